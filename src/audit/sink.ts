@@ -1,0 +1,46 @@
+// What every audit sink offers the trail, plus the small helpers sinks share (lazy readiness, error text, log shape).
+
+import type { AuditRecord, AuditRecordBody } from './record.js'
+
+export interface AuditSink {
+  readonly name: string
+  /** Prepares the sink (directories or tables) and finds the head of this instance's chain; safe to call again after a failure. */
+  init (): Promise<void>
+  /** Chains and stores one record; resolves once it is durable. An abort before the record is committed leaves it unwritten. */
+  append (body: AuditRecordBody, signal: AbortSignal): Promise<AuditRecord>
+  close (): Promise<void>
+}
+
+export interface AuditLog {
+  warn (obj: object, msg: string): void
+  error (obj: object, msg: string): void
+}
+
+export const silentLog: AuditLog = { warn () {}, error () {} }
+
+export function errorText (err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code
+    return code !== undefined && !err.message.includes(code) ? `${code}: ${err.message}` : err.message
+  }
+  return String(err)
+}
+
+/** Runs `init` at most once at a time; after a failure the next call tries again. */
+export function lazyInit (init: () => Promise<void>): { ready: () => Promise<void>, reset: () => void, isReady: () => boolean } {
+  let done = false
+  let running: Promise<void> | undefined
+  return {
+    ready: async () => {
+      if (done) return
+      running ??= init().then(() => { done = true }).finally(() => { running = undefined })
+      await running
+    },
+    reset: () => { done = false },
+    isReady: () => done
+  }
+}
+
+export function abortReason (signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new Error('audit write abandoned')
+}

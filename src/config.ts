@@ -1,0 +1,136 @@
+// Typed configuration from the environment; a bad setting stops startup with a message naming it.
+
+import { randomUUID } from 'node:crypto'
+import { hostname } from 'node:os'
+import { join, resolve } from 'node:path'
+
+export type ResponseMode = 'repair' | 'passthrough'
+
+export interface Config {
+  port: number
+  host: string
+  /** 'local' selects the embedded key provider; otherwise the KMS base URL. */
+  kmsUrl: 'local' | URL
+  kmsTimeoutMs: number
+  tenantsFile?: string
+  allowPassthrough: boolean
+  bodyLimit: number
+  logLevel: string
+  dataDir: string
+  production: boolean
+  responseMode: ResponseMode
+  local: {
+    secret?: string
+    playReadyLaUrl: string
+    hlsKeyUrlBase: string
+    widevineProvider: string
+  }
+  audit: {
+    dir?: string
+    databaseUrl?: string
+    hmacKey?: string
+    failOpen: boolean
+    enabled: boolean
+  }
+  adminToken?: string
+  instanceId: string
+}
+
+export class ConfigError extends Error {}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
+  const production = env.NODE_ENV === 'production'
+  const dataDir = resolve(text(env, 'DATA_DIR') ?? './data')
+  const auditDir = text(env, 'AUDIT_DIR')
+  const auditDatabaseUrl = text(env, 'AUDIT_DATABASE_URL')
+  const auditSinks = (text(env, 'AUDIT') ?? 'on').toLowerCase()
+  if (!['on', 'off'].includes(auditSinks)) throw new ConfigError(`AUDIT must be on or off, got "${auditSinks}"`)
+  return {
+    port: integer(env, 'PORT', 8080, 0, 65535),
+    host: text(env, 'HOST') ?? '0.0.0.0',
+    kmsUrl: kmsUrl(env, production),
+    kmsTimeoutMs: integer(env, 'KMS_TIMEOUT_MS', 10000, 100, 28000),
+    tenantsFile: text(env, 'TENANTS_FILE'),
+    allowPassthrough: boolean(env, 'ALLOW_PASSTHROUGH', true),
+    bodyLimit: integer(env, 'BODY_LIMIT', 256 * 1024, 1024, 64 * 1024 * 1024),
+    logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    dataDir,
+    production,
+    responseMode: oneOf(env, 'RESPONSE_MODE', ['repair', 'passthrough'], 'repair') as ResponseMode,
+    local: {
+      secret: text(env, 'LOCAL_KMS_SECRET'),
+      playReadyLaUrl: url(env, 'PLAYREADY_LA_URL', 'https://license.pallycon.com/ri/licenseManager.do'),
+      hlsKeyUrlBase: url(env, 'HLS_KEY_URL_BASE', 'https://localhost:8080/hls/key'),
+      widevineProvider: text(env, 'WIDEVINE_PROVIDER') ?? 'inkaentworks'
+    },
+    audit: {
+      enabled: auditSinks === 'on',
+      dir: auditDatabaseUrl !== undefined && auditDir === undefined ? undefined : resolve(auditDir ?? join(dataDir, 'audit')),
+      databaseUrl: auditDatabaseUrl,
+      hmacKey: text(env, 'AUDIT_HMAC_KEY'),
+      failOpen: boolean(env, 'AUDIT_FAIL_OPEN', false)
+    },
+    adminToken: text(env, 'ADMIN_TOKEN'),
+    instanceId: text(env, 'INSTANCE_ID') ?? `${hostname()}-${randomUUID().slice(0, 8)}`
+  }
+}
+
+function text (env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const value = env[name]
+  return value === undefined || value.trim() === '' ? undefined : value.trim()
+}
+
+function integer (env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = text(env, name)
+  if (raw === undefined) return fallback
+  if (!/^\d+$/.test(raw)) throw new ConfigError(`${name} must be a whole number, got "${raw}"`)
+  const value = Number(raw)
+  if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`)
+  return value
+}
+
+function boolean (env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = text(env, name)?.toLowerCase()
+  if (raw === undefined) return fallback
+  if (['true', '1', 'yes', 'on'].includes(raw)) return true
+  if (['false', '0', 'no', 'off'].includes(raw)) return false
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`)
+}
+
+function oneOf (env: NodeJS.ProcessEnv, name: string, allowed: string[], fallback: string): string {
+  const raw = text(env, name)
+  if (raw === undefined) return fallback
+  if (!allowed.includes(raw)) throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got "${raw}"`)
+  return raw
+}
+
+function url (env: NodeJS.ProcessEnv, name: string, fallback: string): string {
+  const raw = text(env, name) ?? fallback
+  try {
+    return new URL(raw).toString().replace(/\/$/, '')
+  } catch {
+    throw new ConfigError(`${name} must be an absolute URL, got "${raw}"`)
+  }
+}
+
+function kmsUrl (env: NodeJS.ProcessEnv, production: boolean): 'local' | URL {
+  const raw = text(env, 'KMS_URL')
+  if (raw === undefined) {
+    if (production) {
+      throw new ConfigError('KMS_URL is not set: with NODE_ENV=production set KMS_URL to your PallyCon KMS (https://kms.pallycon.com), or to "local" to serve locally generated test keys on purpose')
+    }
+    return 'local'
+  }
+  if (raw === 'local') return 'local'
+  let parsed: URL
+  try {
+    parsed = new URL(raw)
+  } catch {
+    throw new ConfigError(`KMS_URL must be "local" or an http(s) URL such as https://kms.pallycon.com, got "${raw}"`)
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new ConfigError(`KMS_URL must use http or https, got "${parsed.protocol}"`)
+  if (parsed.search !== '' || parsed.hash !== '') throw new ConfigError('KMS_URL must be a base URL without query or fragment')
+  return parsed
+}

@@ -1,0 +1,147 @@
+// HLS key signalling (#EXT-X-KEY / #EXT-X-SESSION-KEY per DRM) and MPD ContentProtection fragments (cenc:pssh, mspr:pro).
+import type { ProtectionScheme } from './pssh.js'
+import { normalizeUuid, uuidToBytes } from './uuid.js'
+import { WIDEVINE_SYSTEM_ID } from './widevine.js'
+
+export type HlsPlaylist = 'media' | 'master'
+export type HlsTagName = 'EXT-X-KEY' | 'EXT-X-SESSION-KEY'
+export type HlsAttributes = Array<[string, string]>
+
+export const WIDEVINE_KEYFORMAT = `urn:uuid:${WIDEVINE_SYSTEM_ID}`
+export const PLAYREADY_KEYFORMAT = 'com.microsoft.playready'
+export const FAIRPLAY_KEYFORMAT = 'com.apple.streamingkeydelivery'
+export const IDENTITY_KEYFORMAT = 'identity'
+
+/** RFC 8216 enumerated-string / hexadecimal-sequence attributes, written without quotes; all others are quoted. */
+const UNQUOTED = new Set(['METHOD', 'KEYID', 'IV'])
+const NAME = /^[A-Z0-9-]+$/
+
+export function hlsTagName (playlist: HlsPlaylist): HlsTagName {
+  return playlist === 'media' ? 'EXT-X-KEY' : 'EXT-X-SESSION-KEY'
+}
+
+/** `#EXT-X-KEY:` (media) or `#EXT-X-SESSION-KEY:` (master) followed by the attributes in the given order. */
+export function hlsKeyTag (playlist: HlsPlaylist, attrs: HlsAttributes): string {
+  if (attrs.length === 0) throw new Error('an HLS key tag needs at least one attribute')
+  const seen = new Set<string>()
+  const parts = attrs.map(([name, value]) => {
+    if (!NAME.test(name)) throw new Error(`invalid HLS attribute name '${name}'`)
+    if (seen.has(name)) throw new Error(`duplicate HLS attribute ${name}`)
+    seen.add(name)
+    if (UNQUOTED.has(name)) {
+      if (!/^[^\s",]+$/.test(value)) throw new Error(`HLS attribute ${name} value '${value}' cannot be written unquoted`)
+      return `${name}=${value}`
+    }
+    if (/["\r\n]/.test(value)) throw new Error(`HLS attribute ${name} value contains a double quote or line break`)
+    return `${name}="${value}"`
+  })
+  return `#${hlsTagName(playlist)}:${parts.join(',')}`
+}
+
+/** Strict parser for one #EXT-X-KEY / #EXT-X-SESSION-KEY line (a trailing line break is allowed); quotes are removed. */
+export function parseHlsTag (text: string): { tag: HlsTagName; attributes: Record<string, string> } {
+  const line = text.replace(/\r?\n$/, '')
+  if (/[\r\n]/.test(line)) throw new Error('HLS signalling must be a single tag line')
+  const head = /^#(EXT-X-KEY|EXT-X-SESSION-KEY):/.exec(line)
+  if (head === null) {
+    throw new Error(`not an HLS key tag: expected #EXT-X-KEY: or #EXT-X-SESSION-KEY:, got ${JSON.stringify(line.slice(0, 40))}`)
+  }
+  const tag = head[1] === 'EXT-X-KEY' ? 'EXT-X-KEY' : 'EXT-X-SESSION-KEY'
+  const attributes: Record<string, string> = {}
+  let rest = line.slice(head[0].length)
+  if (rest === '') throw new Error(`#${tag} has no attributes`)
+  for (;;) {
+    const m = /^([A-Z0-9-]+)=("[^"\r\n]*"|[^",\s]+)/.exec(rest)
+    if (m === null) throw new Error(`#${tag} has a malformed attribute list at ${JSON.stringify(rest.slice(0, 30))}`)
+    const [whole, name, raw] = m
+    if (Object.prototype.hasOwnProperty.call(attributes, name)) throw new Error(`#${tag} repeats attribute ${name}`)
+    attributes[name] = raw.startsWith('"') ? raw.slice(1, -1) : raw
+    rest = rest.slice(whole.length)
+    if (rest === '') break
+    if (!rest.startsWith(',')) throw new Error(`#${tag} expects ',' after attribute ${name}, got ${JSON.stringify(rest.slice(0, 20))}`)
+    rest = rest.slice(1)
+  }
+  if (attributes.METHOD === undefined) throw new Error(`#${tag} has no METHOD attribute`)
+  return { tag, attributes }
+}
+
+/** SAMPLE-AES for cbcs, SAMPLE-AES-CTR for cenc; HLS has no method for cbc1/cens. */
+export function hlsMethod (scheme: ProtectionScheme): 'SAMPLE-AES' | 'SAMPLE-AES-CTR' {
+  if (scheme === 'cbcs') return 'SAMPLE-AES'
+  if (scheme === 'cenc') return 'SAMPLE-AES-CTR'
+  throw new Error(`HLS has no encryption METHOD for scheme ${scheme} (cenc or cbcs only)`)
+}
+
+/** `0x` + 32 upper-case hex digits of the big-endian KID (RFC 8216 hexadecimal-sequence). */
+export function hlsKeyId (kid: string): string {
+  return `0x${uuidToBytes(normalizeUuid(kid)).toString('hex').toUpperCase()}`
+}
+
+export function widevineHlsAttributes (box: Buffer, kid: string, scheme: ProtectionScheme): HlsAttributes {
+  return [
+    ['METHOD', hlsMethod(scheme)],
+    ['URI', `data:text/plain;base64,${box.toString('base64')}`],
+    ['KEYID', hlsKeyId(kid)],
+    ['KEYFORMAT', WIDEVINE_KEYFORMAT],
+    ['KEYFORMATVERSIONS', '1']
+  ]
+}
+
+/** The URI carries the PlayReady Object (not the pssh box). */
+export function playReadyHlsAttributes (pro: Buffer, kid: string, scheme: ProtectionScheme): HlsAttributes {
+  return [
+    ['METHOD', hlsMethod(scheme)],
+    ['URI', `data:text/plain;charset=UTF-16;base64,${pro.toString('base64')}`],
+    ['KEYID', hlsKeyId(kid)],
+    ['KEYFORMAT', PLAYREADY_KEYFORMAT],
+    ['KEYFORMATVERSIONS', '1']
+  ]
+}
+
+/** FairPlay is cbcs only, so METHOD is always SAMPLE-AES; the IV belongs in ContentKey@explicitIV. */
+export function fairPlayHlsAttributes (skdUri: string): HlsAttributes {
+  if (!skdUri.startsWith('skd://')) throw new Error(`a FairPlay key URI starts with skd://, got '${skdUri}'`)
+  return [
+    ['METHOD', 'SAMPLE-AES'],
+    ['URI', skdUri],
+    ['KEYFORMAT', FAIRPLAY_KEYFORMAT],
+    ['KEYFORMATVERSIONS', '1']
+  ]
+}
+
+export function aes128HlsAttributes (keyUri: string, iv?: Buffer): HlsAttributes {
+  if (iv !== undefined && iv.length !== 16) throw new Error(`an HLS AES-128 IV has 16 bytes, got ${iv.length}`)
+  const attrs: HlsAttributes = [['METHOD', 'AES-128'], ['URI', keyUri]]
+  if (iv !== undefined) attrs.push(['IV', `0x${iv.toString('hex').toUpperCase()}`])
+  attrs.push(['KEYFORMAT', IDENTITY_KEYFORMAT], ['KEYFORMATVERSIONS', '1'])
+  return attrs
+}
+
+/** PallyCon's FairPlay VOD key URI: `skd://` + base64 of the 16 big-endian KID bytes. */
+export function fairPlaySkdUri (kid: string): string {
+  return `skd://${uuidToBytes(normalizeUuid(kid)).toString('base64')}`
+}
+
+/** MPD ContentProtection child for Widevine and other pssh-signalled systems. */
+export function cencPsshFragment (box: Buffer): string {
+  return `<cenc:pssh xmlns:cenc="urn:mpeg:cenc:2013">${box.toString('base64')}</cenc:pssh>`
+}
+
+/** MPD ContentProtection children for PlayReady: the pssh box and the PlayReady Object. */
+export function playReadyFragment (box: Buffer, pro: Buffer): string {
+  return `${cencPsshFragment(box)}<mspr:pro xmlns:mspr="urn:microsoft:playready">${pro.toString('base64')}</mspr:pro>`
+}
+
+/**
+ * The base64 text of the first `pssh` element (any or no namespace prefix) with whitespace removed,
+ * undefined when there is none; throws when the element is empty or its text is not base64.
+ */
+export function extractCencPssh (fragment: string): string | undefined {
+  const text = fragment.replace(/<!--[\s\S]*?-->/g, '')
+  const m = /<([A-Za-z_][\w.-]*:)?pssh(?:\s[^>]*)?(?:\/>|>([^<]*)<\/\1pssh\s*>)/.exec(text)
+  if (m === null) return undefined
+  const b64 = (m[2] ?? '').replace(/\s+/g, '')
+  if (b64 === '') throw new Error('the pssh element in ContentProtectionData is empty')
+  if (b64.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) throw new Error('the pssh element in ContentProtectionData is not base64')
+  return b64
+}

@@ -1,0 +1,113 @@
+// Reads a CPIX document (text) into the typed model, matching elements by namespace URI, never by prefix.
+
+import { badRequest } from '../errors.js'
+import { CPIX_NS, PSKC_NS, SPEKE_NS } from './model.js'
+import type { ContentKey, CpixDocument, DrmSystem, KeyPeriod, UsageFilter, UsageRule } from './model.js'
+import { childElements, firstChild, parseXml, textContent } from './xml.js'
+import type { XmlElement } from './xml.js'
+
+export function parseCpix (text: string): CpixDocument {
+  return readCpix(parseXml(text))
+}
+
+export function readCpix (root: XmlElement): CpixDocument {
+  if (root.ns !== CPIX_NS || root.local !== 'CPIX') {
+    const where = root.ns === '' ? 'no namespace' : `namespace ${root.ns}`
+    throw badRequest(`Not a CPIX document: the root element is <${root.name}> in ${where}; expected <CPIX> in ${CPIX_NS}`, 'NOT_CPIX')
+  }
+  const list = (name: string): XmlElement | undefined => firstChild(root, CPIX_NS, name)
+  const contentKeyList = list('ContentKeyList')
+  const drmSystemList = list('DRMSystemList')
+  const periodList = list('ContentKeyPeriodList')
+  const usageRuleList = list('ContentKeyUsageRuleList')
+  return {
+    root,
+    id: root.attrs.id,
+    contentId: root.attrs.contentId,
+    version: root.attrs.version,
+    lists: {
+      delivery: list('DeliveryDataList') !== undefined,
+      contentKeys: contentKeyList !== undefined,
+      drmSystems: drmSystemList !== undefined,
+      periods: periodList !== undefined,
+      usageRules: usageRuleList !== undefined
+    },
+    contentKeys: items(contentKeyList, 'ContentKey').map(readContentKey),
+    drmSystems: items(drmSystemList, 'DRMSystem').map(readDrmSystem),
+    periods: items(periodList, 'ContentKeyPeriod').map(readPeriod),
+    usageRules: items(usageRuleList, 'ContentKeyUsageRule').map(readUsageRule)
+  }
+}
+
+function items (list: XmlElement | undefined, name: string): XmlElement[] {
+  return list === undefined ? [] : childElements(list, CPIX_NS, name)
+}
+
+function kidOf (el: XmlElement): string {
+  return (el.attrs.kid ?? '').trim().toLowerCase()
+}
+
+function readContentKey (el: XmlElement): ContentKey {
+  const secret = firstChild(el, CPIX_NS, 'Data') ?? undefined
+  const pskcSecret = secret === undefined ? undefined : firstChild(secret, PSKC_NS, 'Secret')
+  const plain = pskcSecret === undefined ? undefined : firstChild(pskcSecret, PSKC_NS, 'PlainValue')
+  const encrypted = pskcSecret === undefined ? undefined : firstChild(pskcSecret, PSKC_NS, 'EncryptedValue')
+  return {
+    element: el,
+    kid: kidOf(el),
+    explicitIV: el.attrs.explicitIV,
+    commonEncryptionScheme: el.attrs.commonEncryptionScheme,
+    dependsOnKey: el.attrs.dependsOnKey,
+    plainValue: plain === undefined ? undefined : textContent(plain).trim(),
+    encrypted: encrypted !== undefined
+  }
+}
+
+function readDrmSystem (el: XmlElement): DrmSystem {
+  const text = (local: string): string | undefined => {
+    const child = firstChild(el, CPIX_NS, local)
+    return child === undefined ? undefined : textContent(child).trim()
+  }
+  const speke: Record<string, string> = {}
+  for (const child of childElements(el, SPEKE_NS)) speke[child.local] = textContent(child).trim()
+  return {
+    element: el,
+    systemId: (el.attrs.systemId ?? '').trim(),
+    kid: kidOf(el),
+    pssh: text('PSSH'),
+    contentProtectionData: text('ContentProtectionData'),
+    uriExtXKey: text('URIExtXKey'),
+    smoothStreaming: text('SmoothStreamingProtectionHeaderData'),
+    hlsSignaling: childElements(el, CPIX_NS, 'HLSSignalingData').map(h => ({
+      element: h,
+      playlist: h.attrs.playlist,
+      value: textContent(h).trim()
+    })),
+    speke
+  }
+}
+
+function readPeriod (el: XmlElement): KeyPeriod {
+  return { element: el, id: el.attrs.id, index: el.attrs.index, start: el.attrs.start, end: el.attrs.end }
+}
+
+function readUsageRule (el: XmlElement): UsageRule {
+  return {
+    element: el,
+    kid: kidOf(el),
+    intendedTrackType: el.attrs.intendedTrackType,
+    filters: childElements(el).map(readFilter)
+  }
+}
+
+function readFilter (el: XmlElement): UsageFilter {
+  if (el.ns !== CPIX_NS) return { type: 'other', name: el.name }
+  switch (el.local) {
+    case 'KeyPeriodFilter': return { type: 'KeyPeriodFilter', periodId: el.attrs.periodId }
+    case 'VideoFilter': return { type: 'VideoFilter', attrs: el.attrs }
+    case 'AudioFilter': return { type: 'AudioFilter', attrs: el.attrs }
+    case 'LabelFilter': return { type: 'LabelFilter', label: el.attrs.label }
+    case 'BitrateFilter': return { type: 'BitrateFilter', attrs: el.attrs }
+    default: return { type: 'other', name: el.name }
+  }
+}

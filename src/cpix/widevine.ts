@@ -1,0 +1,199 @@
+// Widevine pssh data: encode/decode the WidevinePsshData protobuf (proto2) and wrap it in a pssh box.
+import { buildPsshBox, type ProtectionScheme } from './pssh.js'
+import { bytesToUuid, normalizeUuid, uuidToBytes } from './uuid.js'
+
+export const WIDEVINE_SYSTEM_ID = 'edef8ba9-79d6-4ace-a3c8-27dcd51d21ed'
+
+export interface WidevinePsshData {
+  /** field 1 (deprecated enum): true = AESCTR (`08 01`, PallyCon/AWS), false = UNENCRYPTED (`08 00`), absent = not sent */
+  algorithmAesCtr?: boolean
+  /** field 2, lowercase UUIDs (16 big-endian bytes each), in wire order */
+  kids: string[]
+  /** field 3 */
+  provider?: string
+  /** field 4 */
+  contentId?: Buffer
+  /** field 5 (track_type_deprecated), e.g. SD/HD/AUDIO */
+  trackType?: string
+  /** field 6 */
+  policy?: string
+  /** field 7 */
+  cryptoPeriodIndex?: number
+  /** field 8 */
+  groupedLicense?: Buffer
+  /** field 9, FourCC as a big-endian uint32 on the wire */
+  protectionScheme?: ProtectionScheme
+  /** field 10 */
+  cryptoPeriodSeconds?: number
+}
+
+const FIELD_NAMES: Record<number, string> = {
+  1: 'algorithm',
+  2: 'key_id',
+  3: 'provider',
+  4: 'content_id',
+  5: 'track_type_deprecated',
+  6: 'policy',
+  7: 'crypto_period_index',
+  8: 'grouped_license',
+  9: 'protection_scheme',
+  10: 'crypto_period_seconds'
+}
+const VARINT_FIELDS = new Set([1, 7, 9, 10])
+
+const WIRE_VARINT = 0
+const WIRE_FIXED64 = 1
+const WIRE_LEN = 2
+const WIRE_FIXED32 = 5
+
+export function fourCcToNumber (scheme: ProtectionScheme): number {
+  return Buffer.from(scheme, 'latin1').readUInt32BE(0)
+}
+
+export function numberToProtectionScheme (value: number): ProtectionScheme {
+  const bytes = Buffer.alloc(4)
+  bytes.writeUInt32BE(value >>> 0)
+  const text = bytes.toString('latin1')
+  if (text === 'cenc' || text === 'cbc1' || text === 'cens' || text === 'cbcs') return text
+  throw new Error(`Widevine protection_scheme 0x${(value >>> 0).toString(16).padStart(8, '0')} is not cenc, cbc1, cens or cbcs`)
+}
+
+export function encodeWidevinePsshData (d: WidevinePsshData): Buffer {
+  const parts: Buffer[] = []
+  if (d.algorithmAesCtr !== undefined) parts.push(varintField(1, d.algorithmAesCtr ? 1 : 0))
+  for (const kid of d.kids) parts.push(bytesField(2, uuidToBytes(normalizeUuid(kid))))
+  if (d.provider !== undefined) parts.push(bytesField(3, Buffer.from(d.provider, 'utf8')))
+  if (d.contentId !== undefined) parts.push(bytesField(4, d.contentId))
+  if (d.trackType !== undefined) parts.push(bytesField(5, Buffer.from(d.trackType, 'utf8')))
+  if (d.policy !== undefined) parts.push(bytesField(6, Buffer.from(d.policy, 'utf8')))
+  if (d.cryptoPeriodIndex !== undefined) parts.push(varintField(7, checkUint32('cryptoPeriodIndex', d.cryptoPeriodIndex)))
+  if (d.groupedLicense !== undefined) parts.push(bytesField(8, d.groupedLicense))
+  if (d.protectionScheme !== undefined) parts.push(varintField(9, fourCcToNumber(d.protectionScheme)))
+  if (d.cryptoPeriodSeconds !== undefined) parts.push(varintField(10, checkUint32('cryptoPeriodSeconds', d.cryptoPeriodSeconds)))
+  return Buffer.concat(parts)
+}
+
+/** Decodes WidevinePsshData; unknown fields of any valid wire type are skipped, malformed input throws. */
+export function decodeWidevinePsshData (b: Buffer): WidevinePsshData {
+  const out: WidevinePsshData = { kids: [] }
+  let offset = 0
+  while (offset < b.length) {
+    const fieldStart = offset
+    const key = readVarint(b, offset, `field key at offset ${fieldStart}`)
+    offset = key.next
+    if (key.value > 0xffffffff) throw new Error(`Widevine pssh data has an invalid field key at offset ${fieldStart}`)
+    const fieldNumber = Math.floor(key.value / 8)
+    const wireType = key.value % 8
+    if (fieldNumber === 0) throw new Error(`Widevine pssh data has field number 0 at offset ${fieldStart}`)
+    const name = FIELD_NAMES[fieldNumber]
+    if (name !== undefined) {
+      const expectedWire = VARINT_FIELDS.has(fieldNumber) ? WIRE_VARINT : WIRE_LEN
+      if (wireType !== expectedWire) {
+        throw new Error(`Widevine pssh data field ${fieldNumber} (${name}) at offset ${fieldStart} has wire type ${wireType}, expected ${expectedWire}`)
+      }
+    }
+    if (wireType === WIRE_VARINT) {
+      const v = readVarint(b, offset, `field ${fieldNumber} at offset ${fieldStart}`)
+      offset = v.next
+      if (name !== undefined) applyVarint(out, fieldNumber, name, v.value)
+    } else if (wireType === WIRE_LEN) {
+      const len = readVarint(b, offset, `length of field ${fieldNumber} at offset ${fieldStart}`)
+      const end = len.next + len.value
+      if (end > b.length) {
+        throw new Error(`Widevine pssh data field ${fieldNumber} at offset ${fieldStart} declares ${len.value} bytes but only ${b.length - len.next} are left`)
+      }
+      const value = Buffer.from(b.subarray(len.next, end))
+      offset = end
+      if (name !== undefined) applyBytes(out, fieldNumber, name, value)
+    } else if (wireType === WIRE_FIXED64 || wireType === WIRE_FIXED32) {
+      const width = wireType === WIRE_FIXED64 ? 8 : 4
+      if (offset + width > b.length) throw new Error(`Widevine pssh data field ${fieldNumber} at offset ${fieldStart} is truncated (fixed${width * 8})`)
+      offset += width
+    } else {
+      throw new Error(`Widevine pssh data field ${fieldNumber} at offset ${fieldStart} has unsupported wire type ${wireType}`)
+    }
+  }
+  return out
+}
+
+/** A Widevine pssh box: version 0 (KIDs only in the protobuf) or version 1 (KIDs also in the box header). */
+export function buildWidevinePsshBox (d: WidevinePsshData, version: 0 | 1 = 0): Buffer {
+  return buildPsshBox({ systemId: WIDEVINE_SYSTEM_ID, version, kids: version === 1 ? d.kids : [], data: encodeWidevinePsshData(d) })
+}
+
+function applyVarint (out: WidevinePsshData, field: number, name: string, value: number): void {
+  if (field === 1) {
+    if (value !== 0 && value !== 1) throw new Error(`Widevine pssh data ${name} has unknown value ${value} (0 or 1 expected)`)
+    out.algorithmAesCtr = value === 1
+  } else {
+    if (value > 0xffffffff) throw new Error(`Widevine pssh data ${name} ${value} does not fit uint32`)
+    if (field === 7) out.cryptoPeriodIndex = value
+    else if (field === 9) out.protectionScheme = numberToProtectionScheme(value)
+    else out.cryptoPeriodSeconds = value
+  }
+}
+
+function applyBytes (out: WidevinePsshData, field: number, name: string, value: Buffer): void {
+  switch (field) {
+    case 2:
+      if (value.length !== 16) throw new Error(`Widevine pssh data key_id must be 16 bytes, got ${value.length}`)
+      out.kids.push(bytesToUuid(value))
+      break
+    case 3: out.provider = utf8(name, value); break
+    case 4: out.contentId = value; break
+    case 5: out.trackType = utf8(name, value); break
+    case 6: out.policy = utf8(name, value); break
+    default: out.groupedLicense = value
+  }
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+function utf8 (name: string, value: Buffer): string {
+  try {
+    return UTF8.decode(value)
+  } catch {
+    throw new Error(`Widevine pssh data ${name} is not valid UTF-8`)
+  }
+}
+
+function checkUint32 (name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) throw new Error(`${name} must be a uint32, got ${value}`)
+  return value
+}
+
+/** Values above 2^53 lose precision; callers only use them for range checks or skip them. */
+function readVarint (b: Buffer, start: number, what: string): { value: number; next: number } {
+  let value = 0
+  let scale = 1
+  for (let i = 0; i < 10; i++) {
+    const at = start + i
+    if (at >= b.length) throw new Error(`Widevine pssh data ${what} is a truncated varint`)
+    const byte = b[at]
+    value += (byte & 0x7f) * scale
+    scale *= 128
+    if ((byte & 0x80) === 0) {
+      return { value, next: at + 1 }
+    }
+  }
+  throw new Error(`Widevine pssh data ${what} is a varint longer than 10 bytes`)
+}
+
+function encodeVarint (value: number): Buffer {
+  const bytes: number[] = []
+  let v = value
+  while (v >= 0x80) {
+    bytes.push((v % 128) | 0x80)
+    v = Math.floor(v / 128)
+  }
+  bytes.push(v)
+  return Buffer.from(bytes)
+}
+
+function varintField (field: number, value: number): Buffer {
+  return Buffer.concat([encodeVarint(field * 8 + WIRE_VARINT), encodeVarint(value)])
+}
+
+function bytesField (field: number, value: Buffer): Buffer {
+  return Buffer.concat([encodeVarint(field * 8 + WIRE_LEN), encodeVarint(value.length), value])
+}

@@ -1,0 +1,34 @@
+// The one interface behind which key providers live: PallyCon over HTTP, or the embedded local provider.
+
+/** Which of the KMS's URL families a request belongs to. */
+export type KeyRoute = 'speke' | 'pallycon-v1' | 'pallycon-v2' | 'anevia'
+
+export interface ProviderRequest {
+  route: KeyRoute
+  /** The enc-token to present upstream (the tenant's real token for managed tenants). */
+  token: string
+  /** X-Speke-Version when the caller sent one. */
+  spekeVersion?: string
+  /** `key-rotation=true` on the PallyCon API routes. */
+  keyRotation?: boolean
+  /** Anevia GET: streaming format and content id from the path. */
+  anevia?: { format: 'dash' | 'hls', contentId: string }
+  body?: Buffer
+  /** The caller's request content type, forwarded when it is an XML type. */
+  contentType?: string
+}
+
+export interface ProviderReply {
+  status: number
+  contentType?: string
+  body: Buffer
+  /** Time spent waiting on the provider, milliseconds. */
+  latencyMs: number
+}
+
+export interface KeyProvider {
+  readonly name: 'pallycon' | 'local'
+  /** Ask for keys; `signal` aborts at the request's overall deadline. Throws ProxyError (502/504) on transport failure. */
+  getKeys (request: ProviderRequest, signal: AbortSignal): Promise<ProviderReply>
+  close (): Promise<void>
+}

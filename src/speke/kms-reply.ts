@@ -1,0 +1,83 @@
+// First look at what the KMS answered: CPIX goes on, JSON errors, HTML pages and empty bodies become clear 5xx.
+
+import { ProxyError } from '../errors.js'
+import { decodeBase64 } from '../cpix/base64.js'
+import { decodeXmlBytes } from '../cpix/decode.js'
+import { parseCpix } from '../cpix/parse.js'
+import type { ProviderReply } from '../kms/provider.js'
+
+const MAX_MESSAGE = 300
+
+export type ReplyKind = 'xml' | 'json' | 'html' | 'empty' | 'other'
+
+export function replyKind (reply: ProviderReply): ReplyKind {
+  const head = reply.body.subarray(0, 512).toString('utf8').replace(/^\uFEFF/, '').trimStart()
+  if (head === '') return 'empty'
+  if (head.startsWith('{') || head.startsWith('[')) return 'json'
+  if (/^<!doctype html|^<html/i.test(head)) return 'html'
+  if (head.startsWith('<') || reply.body[0] === 0xff || reply.body[0] === 0xfe) return 'xml'
+  return 'other'
+}
+
+/**
+ * Throws the ProxyError a caller should see when the KMS did not answer with CPIX.
+ * `secrets` are scrubbed from any KMS text that is quoted back.
+ */
+export function rejectNonCpix (reply: ProviderReply, secrets: string[]): void {
+  const kind = replyKind(reply)
+  if (kind === 'json') {
+    const message = scrub(jsonMessage(reply.body), secrets)
+    throw new ProxyError(502, 'KMS_ERROR', `KMS error (HTTP ${reply.status}): ${message}`)
+  }
+  if (kind === 'html' || kind === 'empty') {
+    throw new ProxyError(502, 'KMS_NO_CPIX', `KMS returned no CPIX (HTTP ${reply.status}, ${kind === 'html' ? 'an HTML page' : 'an empty body'})`)
+  }
+  if (reply.status >= 200 && reply.status < 300 && kind !== 'xml') {
+    throw new ProxyError(502, 'KMS_NO_CPIX', `KMS returned no CPIX (HTTP ${reply.status}, ${reply.contentType ?? 'no content type'})`)
+  }
+}
+
+function jsonMessage (body: Buffer): string {
+  const text = body.toString('utf8')
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    return truncate(text.trim())
+  }
+  if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
+    const record = parsed as Record<string, unknown>
+    const message = ['message', 'error_message', 'errorMessage', 'error', 'msg', 'description', 'detail']
+      .map(key => record[key]).find(v => typeof v === 'string' && v !== '') as string | undefined
+    const code = ['code', 'error_code', 'errorCode', 'status'].map(key => record[key]).find(v => typeof v === 'string' || typeof v === 'number')
+    if (message !== undefined) return truncate(code !== undefined ? `${String(code)} ${message}` : message)
+  }
+  return truncate(JSON.stringify(parsed))
+}
+
+function truncate (text: string): string {
+  return text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE)}…` : text
+}
+
+export function scrub (text: string, secrets: string[]): string {
+  let out = text
+  for (const secret of secrets) {
+    if (secret.length >= 8) out = out.split(secret).join('[redacted]')
+  }
+  return out
+}
+
+/** The clear content keys a CPIX reply carries (for audit fingerprints); empty when the reply cannot be read. */
+export function keysInReply (body: Buffer | string): Array<{ kid: string, key: Buffer }> {
+  try {
+    const doc = parseCpix(typeof body === 'string' ? body : decodeXmlBytes(body))
+    const out: Array<{ kid: string, key: Buffer }> = []
+    for (const key of doc.contentKeys) {
+      const bytes = key.plainValue === undefined ? undefined : decodeBase64(key.plainValue)
+      if (bytes !== undefined && bytes.length > 0) out.push({ kid: key.kid, key: bytes })
+    }
+    return out
+  } catch {
+    return []
+  }
+}

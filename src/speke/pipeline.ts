@@ -1,0 +1,153 @@
+// One key request, start to finish: SPEKE version → tenant → CPIX validation → key provider → reply checks → audit → reply.
+
+import { ProxyError, badRequest, isProxyError } from '../errors.js'
+import { decodeXmlBytes } from '../cpix/decode.js'
+import type { CpixDocument } from '../cpix/model.js'
+import { parseCpix } from '../cpix/parse.js'
+import { summarizeRequest } from '../cpix/summary.js'
+import type { RequestSummary } from '../cpix/summary.js'
+import { validateRequest } from '../cpix/validate.js'
+import type { Dialect } from '../cpix/validate.js'
+import type { KeyProvider, KeyRoute, ProviderReply } from '../kms/provider.js'
+import { resolveCaller } from '../tenants/registry.js'
+import type { Caller, TenantRegistry } from '../tenants/registry.js'
+import { checkCpixContentType } from './content-type.js'
+import { keysInReply, rejectNonCpix } from './kms-reply.js'
+
+export interface KeyRequest {
+  route: KeyRoute
+  /** What the caller put in the enc-token position (query or path). */
+  credential?: string
+  spekeVersion?: string
+  keyRotation?: boolean
+  anevia?: { format: 'dash' | 'hls', contentId: string }
+  body?: Buffer
+  contentType?: string
+  requestId: string
+}
+
+export type Outcome = 'ok' | 'rejected' | 'upstream_error'
+
+/** What one key request did, for the log line and the audit record. Never secrets. */
+export interface KeyRequestRecord {
+  route: KeyRoute
+  dialect?: Dialect
+  tenant?: string
+  spekeVersion?: string
+  request?: RequestSummary
+  upstreamStatus?: number
+  upstreamMs?: number
+  outcome: Outcome
+  status: number
+  error?: string
+  keysReturned: number
+}
+
+export interface KeyResponse {
+  status: number
+  headers: Record<string, string>
+  body: Buffer | string
+  record: KeyRequestRecord
+  /** Keys in the reply, for the audit's HMAC fingerprints only; never logged. */
+  returnedKeys: ReturnedKey[]
+}
+
+export interface ReturnedKey { kid: string, key: Buffer }
+
+/** A step after the provider: verify (and for SPEKE v2 repair) the reply against the request. */
+export type ReplyCheck = (input: { request: CpixDocument | undefined, reply: ProviderReply, dialect: Dialect | undefined, route: KeyRoute }) => ProviderReply
+
+export interface PipelineDeps {
+  provider: KeyProvider
+  tenants: TenantRegistry
+  kmsTimeoutMs: number
+  userAgent: string
+  checkReply?: ReplyCheck
+}
+
+const SPEKE_V2_VERSIONS: Record<string, Dialect> = { '2.0': 'speke-v2.0', '2.1': 'speke-v2.1' }
+
+export async function handleKeyRequest (deps: PipelineDeps, req: KeyRequest): Promise<KeyResponse> {
+  const record: KeyRequestRecord = { route: req.route, outcome: 'rejected', status: 500, keysReturned: 0, spekeVersion: req.spekeVersion }
+  let caller: Caller | undefined
+  try {
+    if (req.body !== undefined) checkCpixContentType(req.contentType)
+    const dialect = dialectOf(req)
+    record.dialect = dialect
+    caller = resolveCaller(req.credential, deps.tenants)
+    record.tenant = caller.tenant
+
+    const doc = req.body === undefined ? undefined : readRequest(req.body, dialect)
+    if (doc !== undefined) record.request = summarizeRequest(doc)
+    if (req.anevia !== undefined) record.request = { contentId: req.anevia.contentId, kids: [], drmSystems: [], trackTypes: [], keyPeriods: [] }
+
+    const reply = await callProvider(deps, req, caller, record)
+    rejectNonCpix(reply, [caller.upstreamToken, req.credential ?? ''])
+    const checked = deps.checkReply?.({ request: doc, reply, dialect, route: req.route }) ?? reply
+    record.outcome = checked.status >= 200 && checked.status < 300 ? 'ok' : 'upstream_error'
+    record.status = checked.status
+    const returnedKeys = record.outcome === 'ok' ? keysInReply(checked.body) : []
+    record.keysReturned = returnedKeys.length
+    return {
+      returnedKeys,
+      status: checked.status,
+      headers: { 'content-type': checked.contentType ?? 'application/xml', ...spekeHeaders(req, deps.userAgent) },
+      body: checked.body,
+      record
+    }
+  } catch (err) {
+    const error = isProxyError(err) ? err : new ProxyError(500, 'INTERNAL', 'Internal error in speke-proxy')
+    record.status = error.status
+    record.error = error.message
+    if (record.outcome !== 'upstream_error') record.outcome = error.status >= 500 ? 'upstream_error' : 'rejected'
+    return {
+      status: error.status,
+      headers: { 'content-type': 'text/plain; charset=utf-8', ...spekeHeaders(req, deps.userAgent) },
+      body: error.message,
+      record,
+      returnedKeys: []
+    }
+  }
+}
+
+function dialectOf (req: KeyRequest): Dialect | undefined {
+  if (req.route === 'anevia') return undefined
+  if (req.route !== 'speke') return 'pallycon'
+  if (req.spekeVersion === undefined) return 'speke-v1'
+  const dialect = SPEKE_V2_VERSIONS[req.spekeVersion.trim()]
+  if (dialect === undefined) throw badRequest('Unsupported SPEKE version', 'UNSUPPORTED_SPEKE_VERSION')
+  return dialect
+}
+
+function readRequest (body: Buffer, dialect: Dialect | undefined): CpixDocument {
+  const doc = parseCpix(decodeXmlBytes(body))
+  if (dialect !== undefined) validateRequest(doc, dialect)
+  return doc
+}
+
+async function callProvider (deps: PipelineDeps, req: KeyRequest, caller: Caller, record: KeyRequestRecord): Promise<ProviderReply> {
+  const signal = AbortSignal.timeout(deps.kmsTimeoutMs)
+  try {
+    const reply = await deps.provider.getKeys({
+      route: req.route,
+      token: caller.upstreamToken,
+      spekeVersion: req.spekeVersion,
+      keyRotation: req.keyRotation,
+      anevia: req.anevia,
+      body: req.body,
+      contentType: req.contentType
+    }, signal)
+    record.upstreamStatus = reply.status
+    record.upstreamMs = Math.round(reply.latencyMs)
+    return reply
+  } catch (err) {
+    record.outcome = 'upstream_error'
+    throw err
+  }
+}
+
+function spekeHeaders (req: KeyRequest, userAgent: string): Record<string, string> {
+  if (req.route !== 'speke') return {}
+  if (req.spekeVersion === undefined) return { 'speke-user-agent': userAgent }
+  return { 'x-speke-version': req.spekeVersion, 'x-speke-user-agent': userAgent }
+}

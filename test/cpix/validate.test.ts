@@ -1,0 +1,129 @@
+// Request validation: every shared fixture gets the verdict its provenance implies, and every AWS suite case its status and string.
+
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { decodeXmlBytes } from '../../src/cpix/decode.js'
+import { parseCpix } from '../../src/cpix/parse.js'
+import { validateRequest } from '../../src/cpix/validate.js'
+import type { Dialect } from '../../src/cpix/validate.js'
+import { ProxyError } from '../../src/errors.js'
+import { PROJECT_ROOT, capturedBody, sharedFixture } from '../helpers/fixtures.js'
+
+function verdict (bytes: Buffer, dialect: Dialect): ProxyError | undefined {
+  try {
+    validateRequest(parseCpix(decodeXmlBytes(bytes)), dialect)
+    return undefined
+  } catch (err) {
+    if (err instanceof ProxyError) return err
+    throw err
+  }
+}
+
+t.test('shared fixture requests from real senders are accepted', async t => {
+  const accepted: Array<[string, Dialect, Buffer]> = [
+    ['AWS SPEKE v1 VOD request', 'speke-v1', sharedFixture('aws-speke-v1/aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml')],
+    ['AWS SPEKE v1 live request', 'speke-v1', sharedFixture('aws-speke-v1/aws-doc-v1-live-request-aes128-sampleaes-widevine-playready.xml')],
+    ['AWS SPEKE v1 KID override request', 'speke-v1', sharedFixture('aws-speke-v1/aws-doc-v1-kid-override-request-widevine.xml')],
+    ['AWS SPEKE v2 KID override request', 'speke-v2.0', sharedFixture('aws-speke-v2/aws-doc-v2-kid-override-request-widevine-cbcs-live.xml')],
+    ['PallyCon DASH VOD request', 'pallycon', sharedFixture('pallycon/dash-vod-request.xml')],
+    ['PallyCon DASH live rotation request', 'pallycon', sharedFixture('pallycon/dash-live-keyrotation-request.xml')],
+    ['PallyCon HLS live FairPlay request', 'pallycon', sharedFixture('pallycon/hls-live-fairplay-request.xml')],
+    ['PallyCon HLS VOD FairPlay + NCG AES-128 request', 'pallycon', sharedFixture('pallycon/hls-vod-fairplay-ncgaes128-request.xml')],
+    ['Python client: single key WV/PR/FP', 'pallycon', capturedBody('pallycon/python-client/captured-single-key-wv-pr-fp.http')],
+    ['Python client: multi-key cbcs', 'pallycon', capturedBody('pallycon/python-client/captured-multi-key-audio-sd-hd-cbcs.http')],
+    ['Python client: key rotation', 'pallycon', capturedBody('pallycon/python-client/captured-key-rotation-period128.http')],
+    ['Python client: NCG', 'pallycon', capturedBody('pallycon/python-client/captured-ncg-ncghlsaes128.http')],
+    ['OvenMediaEngine request (lower-case ids)', 'pallycon', sharedFixture('other/ovenmediaengine-request.xml')],
+  ]
+  for (const [name, dialect, bytes] of accepted) {
+    const err = verdict(bytes, dialect)
+    t.equal(err?.message, undefined, `${name} is accepted`)
+  }
+})
+
+t.test('documents that only look like requests are refused, saying why', async t => {
+  const qencode = verdict(sharedFixture('other/qencode-doverunner-request-template.xml'), 'pallycon')
+  t.equal(qencode?.status, 400, 'Qencode\'s template still holds {kid} placeholders')
+  t.match(qencode?.message, /ContentKey@kid "\{kid\}" is not a UUID/)
+  for (const file of ['KeyRotationMultiKeyMulitPeriod', 'KeyRotationMultiKeySinglePeriod']) {
+    const err = verdict(sharedFixture(`dashif/${file}.xml`), 'speke-v1')
+    t.equal(err?.status, 400, `DASH-IF ${file}: its explicitIV values are UUID strings`)
+    t.match(err?.message, /explicitIV of KID 7ce7f10d-a91b-41b9-b331-7999fd1abf4c is not valid base64/)
+  }
+})
+
+t.test('DASH-IF exchange documents are not key requests: they name no content', async t => {
+  for (const file of ['ClearContentKeysOnly', 'Complex', 'EncryptedContentKeys', 'EncryptedContentKeysWithMultipleRecipients', 'EvenMoreComplex', 'Invalid_BadContentKeysSignature', 'Invalid_BadDocumentSignature', 'Invalid_WrongMac', 'RecipientsWithoutContentKeys', 'UsageRulesBasedOnLabels', 'EmptyDocument']) {
+    const err = verdict(sharedFixture(`dashif/${file}.xml`), 'speke-v1')
+    t.equal(err?.status, 400, `${file} is refused`)
+    t.match(err?.message, /Missing content id/, `${file}: the message says what is missing`)
+  }
+})
+
+t.test('AWS SPEKE v2 verification suite: every case gets its verdict, with AWS\'s exact string where one applies', async t => {
+  const dir = join(PROJECT_ROOT, 'test', 'fixtures', 'aws-suite')
+  const cases = JSON.parse(readFileSync(join(dir, 'cases.json'), 'utf8')) as Array<{ file: string, expect: 'accept' | 'reject', spekeVersion: '2.0' | '2.1', expectedStatus?: number, expectedBody?: string }>
+  t.ok(cases.length >= 50, `${cases.length} cases`)
+  for (const c of cases) {
+    const err = verdict(readFileSync(join(dir, c.file)), c.spekeVersion === '2.1' ? 'speke-v2.1' : 'speke-v2.0')
+    if (c.expect === 'accept') {
+      t.equal(err?.message, undefined, `${c.file} is accepted`)
+      continue
+    }
+    t.ok(err !== undefined && err.status >= 400 && err.status < 500, `${c.file} is refused with a 4xx (${err?.status ?? 'accepted'})`)
+    if (c.expectedStatus !== undefined) t.equal(err?.status, c.expectedStatus, `${c.file}: status`)
+    if (c.expectedBody !== undefined) t.equal(err?.message, c.expectedBody, `${c.file}: AWS's string`)
+  }
+})
+
+t.test('SPEKE v2 profile strings, one defect at a time', async t => {
+  const base = sharedFixture('aws-speke-v2/aws-doc-v2-kid-override-request-widevine-cbcs-live.xml').toString()
+  const cases: Array<[string, string, string]> = [
+    ['no contentId', base.replace('contentId="abc123" ', ''), 'Missing CPIX@contentId'],
+    ['no version', base.replace('version="2.3" ', ''), 'Missing CPIX@version'],
+    ['version 2.0', base.replace('version="2.3"', 'version="2.0"'), 'Unsupported CPIX@version'],
+    ['no scheme', base.replace(' commonEncryptionScheme="cbcs"', ''), 'Missing ContentKey@commonEncryptionScheme for KID 11111111-1111-1111-1111-111111111111'],
+    ['FairPlay with cenc', base.replace('commonEncryptionScheme="cbcs"', 'commonEncryptionScheme="cenc"').replace('edef8ba9-79d6-4ace-a3c8-27dcd51d21ed', '94ce86fb-07ff-4f43-adb8-93d2fa968ca2'), 'ContentKey@commonEncryptionScheme non compatible with DRMSystem 94ce86fb-07ff-4f43-adb8-93d2fa968ca2'],
+    ['no usage rules', base.replace(/<cpix:ContentKeyUsageRuleList>[\s\S]*<\/cpix:ContentKeyUsageRuleList>/, ''), 'Missing CPIX encryption contract'],
+    ['no video or audio filter', base.replace('<cpix:VideoFilter />', ''), 'Missing CPIX encryption contract'],
+    ['unknown track type', base.replace('intendedTrackType="VIDEO"', 'intendedTrackType="HOLOGRAM"'), 'Requested CPIX encryption contract not supported']
+  ]
+  for (const [name, xml, message] of cases) {
+    const err = verdict(Buffer.from(xml), 'speke-v2.0')
+    t.equal(err?.message, message, name)
+    t.equal(err?.status, 422, `${name}: 422`)
+  }
+})
+
+t.test('rules that hold for every caller', async t => {
+  const base = sharedFixture('pallycon/dash-vod-request.xml').toString()
+  const kid = /kid="([^"]+)"/.exec(base)?.[1] ?? ''
+  const cases: Array<[string, string, number, RegExp]> = [
+    ['kid not a UUID', base.split(kid).join('not-a-uuid'), 400, /ContentKey@kid "not-a-uuid" is not a UUID/],
+    ['content id of 201 characters', base.replace('id="your-content-id"', `id="${'c'.repeat(201)}"`), 422, /201 characters long; PallyCon accepts at most 200/],
+    ['no content id', base.replace('id="your-content-id"', ''), 400, /Missing content id/],
+    ['no content keys', base.replace(/<cpix:ContentKeyList>[\s\S]*<\/cpix:ContentKeyList>/, '<cpix:ContentKeyList/>').replace(/<cpix:DRMSystemList>[\s\S]*<\/cpix:DRMSystemList>/, ''), 422, /no ContentKey/],
+    ['DRMSystem kid with no ContentKey', base.replace(/(<cpix:DRMSystem[^>]*kid=")[^"]+/, '$111111111-1111-1111-1111-111111111111'), 422, /not a ContentKey@kid/],
+    ['unknown system id', base.replace(/systemId="[^"]+"/, 'systemId="00000000-0000-0000-0000-000000000000"'), 422, /Unknown DRM systemId 00000000-0000-0000-0000-000000000000/]
+  ]
+  for (const [name, xml, status, message] of cases) {
+    const err = verdict(Buffer.from(xml), name.startsWith('DRMSystem') ? 'speke-v1' : 'pallycon')
+    t.equal(err?.status, status, `${name}: status`)
+    t.match(err?.message, message, `${name}: message`)
+  }
+})
+
+t.test('PallyCon API: single-key requests may pair DRM systems with another kid, and FairPlay with cenc, as PallyCon\'s own docs and client do', async t => {
+  t.equal(verdict(sharedFixture('pallycon/hls-vod-fairplay-ncgaes128-request.xml'), 'pallycon')?.message, undefined)
+  const err = verdict(sharedFixture('pallycon/hls-vod-fairplay-ncgaes128-request.xml'), 'speke-v1')
+  t.match(err?.message, /refers to kid 98ee5596-cd3e-a20d-163a-e382420c6eff, which is not a ContentKey@kid/, 'SPEKE callers get no such latitude')
+  const fairplayCenc = capturedBody('pallycon/python-client/captured-key-rotation-period128.http').toString()
+  t.equal(verdict(Buffer.from(fairplayCenc), 'pallycon')?.message, undefined)
+  t.match(verdict(Buffer.from(fairplayCenc), 'speke-v1')?.message, /non compatible with DRMSystem 94CE86FB-07FF-4F43-ADB8-93D2FA968CA2: FairPlay cannot be used with cenc/)
+})
+
+t.test('system ids match case-insensitively and CPIX@id may start with a digit', async t => {
+  const xml = `<cpix:CPIX id="1f3e-content" xmlns:cpix="urn:dashif:org:cpix"><cpix:ContentKeyList><cpix:ContentKey kid="5117AADC-ED9C-46A7-B459-EDEA55C7D953"/></cpix:ContentKeyList><cpix:DRMSystemList><cpix:DRMSystem kid="5117aadc-ed9c-46a7-b459-edea55c7d953" systemId="EDEF8BA9-79D6-4ACE-A3C8-27DCD51D21ED"/></cpix:DRMSystemList></cpix:CPIX>`
+  t.equal(verdict(Buffer.from(`\n  ${xml}`), 'speke-v1')?.message, undefined)
+})

@@ -1,0 +1,28 @@
+// Reads the shared fixtures (../shared/fixtures beside the project) and the project's own test fixtures.
+
+import { readFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const here = dirname(fileURLToPath(import.meta.url))
+export const PROJECT_ROOT = resolve(here, '..', '..')
+export const SHARED_FIXTURES = resolve(PROJECT_ROOT, '..', 'shared', 'fixtures')
+
+export function sharedFixture (path: string): Buffer {
+  return readFileSync(join(SHARED_FIXTURES, path))
+}
+
+export function sharedFixtureText (path: string): string {
+  return sharedFixture(path).toString('utf8')
+}
+
+/** The body of a captured HTTP request file (headers, blank line, body). */
+export function capturedBody (path: string): Buffer {
+  const raw = sharedFixture(path)
+  const sep = raw.indexOf('\r\n\r\n') !== -1 ? raw.indexOf('\r\n\r\n') + 4 : raw.indexOf('\n\n') + 2
+  return raw.subarray(sep)
+}
+
+/** PallyCon's public DEMO site token (pallycon-kms.md §3). */
+export const DEMO_TOKEN = 'eyJhY2Nlc3Nfa2V5IjoiZHNJb2xjN2gxRzhUVW1JMTdiWXd4aFV1TkZvRmNlNzJjeDllTU9rNjJ3YjhWTjJQZGdwV1lISXhTRVg5ZjBIaSIsInNpdGVfaWQiOiJERU1PIn0='
+export const DEMO_ACCESS_KEY = 'dsIolc7h1G8TUmI17bYwxhUuNFoFce72cx9eMOk62wb8VN2PdgpWYHIxSEX9f0Hi'

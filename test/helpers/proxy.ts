@@ -1,0 +1,29 @@
+// Starts the real proxy (createServer, the same assembly as `npm start`) on 127.0.0.1:0 and captures its log lines.
+
+import { Writable } from 'node:stream'
+import { loadConfig } from '../../src/config.js'
+import { createServer } from '../../src/server.js'
+import type { ProxyServer } from '../../src/server.js'
+
+export interface RunningProxy {
+  url: string
+  server: ProxyServer
+  /** Every log line written so far, raw. */
+  logs: string[]
+  close: () => Promise<void>
+}
+
+export async function startProxy (env: Record<string, string>): Promise<RunningProxy> {
+  const logs: string[] = []
+  const logStream = new Writable({
+    write (chunk: Buffer, _enc, done) {
+      logs.push(chunk.toString('utf8'))
+      done()
+    }
+  })
+  const fullEnv = { LOG_LEVEL: 'info', ...env }
+  const config = loadConfig({ ...fullEnv, PORT: '0', HOST: '127.0.0.1' })
+  const server = await createServer(config, { env: fullEnv, logStream })
+  const address = await server.app.listen({ port: 0, host: '127.0.0.1' })
+  return { url: address, server, logs, close: async () => { await server.close() } }
+}
