@@ -33,7 +33,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     bodyLimit: config.bodyLimit,
     logController: new LogController({ disableRequestLogging: true }),
-    maxParamLength: 1000,
+    routerOptions: { maxParamLength: 1000 },
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     trustProxy: false,

@@ -153,3 +153,26 @@ function writeElement (el: XmlElement): string {
   }
   return out + `</${el.name}>`
 }
+
+/** The prefix (possibly '') an element's name uses. */
+export function prefixOf (el: XmlElement): string {
+  const i = el.name.indexOf(':')
+  return i === -1 ? '' : el.name.slice(0, i)
+}
+
+export function qualified (prefix: string, local: string): string {
+  return prefix === '' ? local : `${prefix}:${local}`
+}
+
+export function makeElement (name: string, ns: string, attrs: Record<string, string> = {}, children: XmlNode[] = []): XmlElement {
+  const i = name.indexOf(':')
+  return { kind: 'element', name, local: i === -1 ? name : name.slice(i + 1), ns, attrs, children }
+}
+
+export function setText (el: XmlElement, text: string): void {
+  el.children = [{ kind: 'text', text }]
+}
+
+export function removeChild (parent: XmlElement, child: XmlElement): void {
+  parent.children = parent.children.filter(c => c !== child)
+}

@@ -1,15 +1,91 @@
-// The embedded key provider (KMS_URL=local): answers CPIX requests in process with deterministic keys.
+// The embedded key provider (KMS_URL=local): a complete CPIX key server in process, with deterministic keys.
 
 import type { Config } from '../../config.js'
-import { ProxyError } from '../../errors.js'
-import type { KeyProvider } from '../provider.js'
+import { ProxyError, isProxyError } from '../../errors.js'
+import { decodeXmlBytes } from '../../cpix/decode.js'
+import { fillResponse } from '../../cpix/fill.js'
+import { parseCpix } from '../../cpix/parse.js'
+import { FAIRPLAY, PLAYREADY, WIDEVINE } from '../../cpix/systems.js'
+import { validateRequest } from '../../cpix/validate.js'
+import type { Dialect } from '../../cpix/validate.js'
+import { escapeAttr } from '../../cpix/xml.js'
+import { decodeEncToken } from '../../tenants/enc-token.js'
+import type { KeyProvider, ProviderRequest } from '../provider.js'
+import { deriveKeyAndIv, deriveKid } from './derive.js'
+import { loadOrCreateSecret } from './secret.js'
 
-export function createLocalProvider (_config: Config): KeyProvider {
+export interface LocalProviderSettings {
+  secret: Buffer
+  playReadyLaUrl: string
+  hlsKeyUrlBase: string
+  widevineProvider: string
+}
+
+export function createLocalProvider (config: Config): KeyProvider {
+  return localProvider({
+    secret: loadOrCreateSecret(config.dataDir, config.local.secret),
+    playReadyLaUrl: config.local.playReadyLaUrl,
+    hlsKeyUrlBase: config.local.hlsKeyUrlBase,
+    widevineProvider: config.local.widevineProvider
+  })
+}
+
+export function localProvider (settings: LocalProviderSettings): KeyProvider {
   return {
     name: 'local',
-    async getKeys () {
-      throw new ProxyError(501, 'NOT_IMPLEMENTED', 'The embedded key provider is not built yet')
+    async getKeys (request) {
+      const started = performance.now()
+      try {
+        const body = answer(settings, request)
+        return { status: 200, contentType: 'application/xml', body: Buffer.from(body, 'utf8'), latencyMs: performance.now() - started }
+      } catch (err) {
+        if (!isProxyError(err)) throw err
+        // Answer as a key server would: the status and a plain-text reason.
+        return { status: err.status, contentType: 'text/plain; charset=utf-8', body: Buffer.from(err.message), latencyMs: performance.now() - started }
+      }
     },
     async close () {}
   }
+}
+
+function answer (settings: LocalProviderSettings, request: ProviderRequest): string {
+  const tenant = decodeEncToken(request.token)?.siteId
+  if (tenant === undefined) throw new ProxyError(401, 'BAD_TOKEN', 'The enc-token is not a PallyCon KMS token (base64 of JSON with site_id and access_key)')
+  const dialect = dialectOf(request)
+  const xml = request.route === 'anevia' ? aneviaRequest(request) : decodeXmlBytes(request.body ?? Buffer.alloc(0))
+  const doc = parseCpix(xml)
+  validateRequest(doc, dialect)
+  if (doc.lists.delivery) throw new ProxyError(422, 'ENCRYPTED_DELIVERY_UNSUPPORTED', 'The embedded key provider delivers keys in the clear only: remove DeliveryDataList')
+  const kmsAssignsKids = request.route !== 'speke'
+  return fillResponse(doc, {
+    dialect,
+    playReadyLaUrl: settings.playReadyLaUrl,
+    hlsKeyUrlBase: settings.hlsKeyUrlBase,
+    widevineProvider: settings.widevineProvider,
+    keyFor: ({ kid, contentId, trackType, periodIndex }) => {
+      const answeredKid = kmsAssignsKids ? deriveKid(settings.secret, tenant, contentId, trackType, periodIndex) : kid
+      return { kid: answeredKid, ...deriveKeyAndIv(settings.secret, tenant, contentId, answeredKid, periodIndex) }
+    }
+  })
+}
+
+function dialectOf (request: ProviderRequest): Dialect {
+  if (request.route !== 'speke') return 'pallycon'
+  if (request.spekeVersion === '2.0') return 'speke-v2.0'
+  if (request.spekeVersion === '2.1') return 'speke-v2.1'
+  if (request.spekeVersion === undefined) return 'speke-v1'
+  throw new ProxyError(400, 'UNSUPPORTED_SPEKE_VERSION', 'Unsupported SPEKE version')
+}
+
+/** The CPIX request an Anevia GET stands for: DASH asks Widevine and PlayReady (cenc), HLS asks FairPlay (cbcs). */
+function aneviaRequest (request: ProviderRequest): string {
+  if (request.anevia === undefined) throw new TypeError('anevia request without format and content id')
+  const { format, contentId } = request.anevia
+  const kid = '00000000-0000-0000-0000-000000000000'
+  const systems = format === 'dash' ? [PLAYREADY.toUpperCase(), WIDEVINE.toUpperCase()] : [FAIRPLAY.toUpperCase()]
+  const scheme = format === 'dash' ? 'cenc' : 'cbcs'
+  return `<cpix:CPIX id="${escapeAttr(contentId)}" xmlns:cpix="urn:dashif:org:cpix" xmlns:pskc="urn:ietf:params:xml:ns:keyprov:pskc" xmlns:speke="urn:aws:amazon:com:speke">` +
+    `<cpix:ContentKeyList><cpix:ContentKey kid="${kid}" commonEncryptionScheme="${scheme}"/></cpix:ContentKeyList>` +
+    `<cpix:DRMSystemList>${systems.map(id => `<cpix:DRMSystem kid="${kid}" systemId="${id}"/>`).join('')}</cpix:DRMSystemList>` +
+    `<cpix:ContentKeyUsageRuleList><cpix:ContentKeyUsageRule kid="${kid}" intendedTrackType="ALL"/></cpix:ContentKeyUsageRuleList></cpix:CPIX>`
 }

@@ -1,0 +1,196 @@
+// Fills a CPIX request with keys and DRM signalling: the response a key server gives, in the dialect of its caller.
+
+import { badRequest, unprocessable } from '../errors.js'
+import { CPIX_NS, PSKC_NS, SPEKE_NS, contentIdOf } from './model.js'
+import type { ContentKey, CpixDocument, DrmSystem } from './model.js'
+import type { ProtectionScheme } from './pssh.js'
+import { isProtectionScheme } from './pssh.js'
+import { buildSignalling } from './signal.js'
+import type { SignalOptions, Signalling } from './signal.js'
+import { drmSystem } from './systems.js'
+import type { Dialect } from './validate.js'
+import { isSpekeV2 } from './validate.js'
+import { childElements, firstChild, makeElement, prefixOf, qualified, removeChild, setText, writeXml } from './xml.js'
+import type { XmlElement } from './xml.js'
+
+export interface KeyContext {
+  /** The kid the request asked for. */
+  kid: string
+  contentId: string
+  trackType?: string
+  periodIndex?: number
+}
+
+export interface KeyMaterial {
+  /** The kid of the answer: the request's (SPEKE) or one the key server assigns (PallyCon API). */
+  kid: string
+  key: Buffer
+  iv: Buffer
+}
+
+export interface FillOptions extends Omit<SignalOptions, 'pallyconStyle'> {
+  dialect: Dialect
+  keyFor: (context: KeyContext) => KeyMaterial
+}
+
+/** Answer a validated request: returns the response document's XML text. Mutates the request's tree. */
+export function fillResponse (doc: CpixDocument, options: FillOptions): string {
+  const contentId = contentIdOf(doc)
+  if (contentId === undefined) throw badRequest('Missing content id', 'MISSING_CONTENT_ID')
+  const pallycon = options.dialect === 'pallycon'
+  const cpix = prefixOf(doc.root)
+  const pskc = ensureNamespace(doc.root, 'pskc', PSKC_NS)
+  const periodIndexById = new Map(doc.periods.filter(p => p.id !== undefined && p.index !== undefined).map(p => [p.id ?? '', Number(p.index)]))
+
+  const answered = new Map<string, { material: KeyMaterial, scheme: ProtectionScheme, periodIndex?: number, trackType?: string }>()
+  for (const key of doc.contentKeys) {
+    const rule = doc.usageRules.find(r => r.kid === key.kid)
+    const periodFilter = rule?.filters.find(f => f.type === 'KeyPeriodFilter')
+    let periodIndex = periodFilter?.type === 'KeyPeriodFilter' ? periodIndexById.get(periodFilter.periodId ?? '') : undefined
+    if (periodIndex === undefined && doc.periods.length === 1 && doc.periods[0].index !== undefined) periodIndex = Number(doc.periods[0].index)
+    const trackType = rule?.intendedTrackType
+    const derived = options.keyFor({ kid: key.kid, contentId, trackType, periodIndex })
+    const material = { ...derived, iv: ivOf(key, derived) }
+    answered.set(key.kid, { material, scheme: schemeOf(key, doc), periodIndex, trackType })
+    writeContentKey(key, material, cpix, pskc)
+  }
+
+  for (const system of doc.drmSystems) {
+    const entry = answered.get(system.kid) ?? (pallycon && doc.contentKeys.length === 1 ? answered.get(doc.contentKeys[0].kid) : undefined)
+    if (entry === undefined) throw unprocessable(`DRMSystem ${system.systemId} refers to kid ${system.kid}, which is not a ContentKey@kid of this document`, 'DANGLING_REFERENCE')
+    const { material, periodIndex, trackType } = entry
+    const scheme = drmSystem(system.systemId)?.hlsOnly === true && entry.scheme === 'cenc' && pallycon ? 'cbcs' : entry.scheme
+    const signalling = buildSignalling({ systemId: system.systemId, kid: material.kid, key: material.key, iv: material.iv, scheme, contentId, periodIndex, trackType }, { ...options, pallyconStyle: pallycon })
+    system.element.attrs.kid = material.kid
+    if (pallycon) addPallyConChildren(system, signalling, cpix, doc.root)
+    writeDrmSystem(system, signalling, options.dialect)
+  }
+
+  for (const rule of doc.usageRules) {
+    const entry = answered.get(rule.kid)
+    if (entry !== undefined) rule.element.attrs.kid = entry.material.kid
+  }
+  if (pallycon && !doc.lists.usageRules) addUsageRules(doc, answered, cpix)
+  return writeXml(doc.root)
+}
+
+function schemeOf (key: ContentKey, doc: CpixDocument): ProtectionScheme {
+  const scheme = key.commonEncryptionScheme?.trim()
+  if (scheme !== undefined && isProtectionScheme(scheme)) return scheme
+  if (scheme === 'SAMPLE-AES' || scheme === 'AES-128') return 'cbcs'
+  if (scheme === 'SAMPLE-AES-CTR') return 'cenc'
+  // No scheme (SPEKE v1): FairPlay and HLS-only keys are cbcs, everything else cenc.
+  const systems = doc.drmSystems.filter(s => s.kid === key.kid)
+  return systems.length > 0 && systems.every(s => drmSystem(s.systemId)?.hlsOnly === true) ? 'cbcs' : 'cenc'
+}
+
+function ensureNamespace (root: XmlElement, preferred: string, ns: string): string {
+  for (const [name, value] of Object.entries(root.attrs)) {
+    if (value === ns && name.startsWith('xmlns:')) return name.slice(6)
+  }
+  let prefix = preferred
+  for (let i = 2; root.attrs[`xmlns:${prefix}`] !== undefined; i++) prefix = `${preferred}${i}`
+  root.attrs[`xmlns:${prefix}`] = ns
+  return prefix
+}
+
+function writeContentKey (key: ContentKey, material: KeyMaterial, cpix: string, pskc: string): void {
+  const el = key.element
+  el.attrs.kid = material.kid
+  if (key.explicitIV === undefined || key.explicitIV.trim() === '') el.attrs.explicitIV = material.iv.toString('base64')
+  for (const data of childElements(el, CPIX_NS, 'Data')) removeChild(el, data)
+  const plain = makeElement(qualified(pskc, 'PlainValue'), PSKC_NS)
+  setText(plain, material.key.toString('base64'))
+  const secret = makeElement(qualified(pskc, 'Secret'), PSKC_NS, {}, [plain])
+  el.children.unshift(makeElement(qualified(cpix, 'Data'), CPIX_NS, {}, [secret]))
+}
+
+/** The explicit IV a response states for a key: the request's when it gave one. */
+export function ivOf (key: ContentKey, material: KeyMaterial): Buffer {
+  return key.explicitIV !== undefined && key.explicitIV.trim() !== '' ? Buffer.from(key.explicitIV, 'base64') : material.iv
+}
+
+const b64 = (text: string | Buffer): string => Buffer.from(text).toString('base64')
+
+function writeDrmSystem (system: DrmSystem, s: Signalling, dialect: Dialect): void {
+  const el = system.element
+  const v2 = isSpekeV2(dialect)
+  const fill = (local: string, value: string | undefined): void => {
+    for (const child of childElements(el, CPIX_NS, local)) {
+      if (value === undefined) removeChild(el, child)
+      else setText(child, value)
+    }
+  }
+  fill('PSSH', s.pssh === undefined ? undefined : s.pssh.toString('base64'))
+  fill('ContentProtectionData', contentProtectionValue(system, s, dialect))
+  fill('URIExtXKey', v2 || s.keyUri === undefined ? undefined : b64(s.keyUri))
+  fill('SmoothStreamingProtectionHeaderData', s.playReadyObject?.toString('base64'))
+  fillHls(el, s, v2)
+  for (const child of childElements(el, SPEKE_NS)) {
+    const value = v2 ? undefined : spekeValue(child.local, s)
+    if (value === undefined) removeChild(el, child)
+    else setText(child, value)
+  }
+}
+
+function contentProtectionValue (system: DrmSystem, s: Signalling, dialect: Dialect): string | undefined {
+  if (s.contentProtectionData === undefined || s.pssh === undefined) return undefined
+  // PallyCon's shape: the bare pssh payload (Widevine protobuf or PlayReady Object), which its clients read as pssh_payload_only.
+  if (dialect === 'pallycon') return (s.playReadyObject ?? s.pssh.subarray(32)).toString('base64')
+  void system
+  return b64(s.contentProtectionData)
+}
+
+function fillHls (el: XmlElement, s: Signalling, v2: boolean): void {
+  const existing = childElements(el, CPIX_NS, 'HLSSignalingData')
+  if (existing.length === 0) return
+  if (s.hls === undefined) {
+    for (const child of existing) removeChild(el, child)
+    return
+  }
+  for (const child of existing) {
+    const playlist = child.attrs.playlist === 'master' || child.attrs.playlist === 'multiVariant' ? 'master' : 'media'
+    setText(child, b64(s.hls[playlist]))
+  }
+  if (v2) {
+    // SPEKE v2 encryptors need both playlists: add the one the request left out, right after the other.
+    const has = (p: string): boolean => existing.some(c => (c.attrs.playlist ?? 'media') === p || (p === 'master' && c.attrs.playlist === 'multiVariant'))
+    for (const playlist of ['media', 'master'] as const) {
+      if (has(playlist)) continue
+      const twin = makeElement(existing[0].name, CPIX_NS, { playlist }, [{ kind: 'text', text: b64(s.hls[playlist]) }])
+      el.children.splice(el.children.indexOf(existing[existing.length - 1]) + 1, 0, twin)
+    }
+  }
+}
+
+function spekeValue (local: string, s: Signalling): string | undefined {
+  if (local === 'ProtectionHeader') return s.playReadyObject?.toString('base64')
+  if (local === 'KeyFormat') return s.keyFormat === undefined ? undefined : b64(s.keyFormat)
+  if (local === 'KeyFormatVersions') return s.keyFormatVersions === undefined ? undefined : b64(s.keyFormatVersions)
+  return undefined
+}
+
+/** PallyCon's API requests carry bare DRMSystems; its KMS answers with every signalling element the DRM has. */
+function addPallyConChildren (system: DrmSystem, s: Signalling, cpix: string, root: XmlElement): void {
+  const el = system.element
+  const has = (local: string): boolean => firstChild(el, CPIX_NS, local) !== undefined
+  const add = (local: string, attrs: Record<string, string> = {}): void => {
+    el.children.push(makeElement(qualified(cpix, local), CPIX_NS, attrs, [{ kind: 'text', text: '' }]))
+  }
+  if (s.pssh !== undefined && !has('PSSH')) add('PSSH')
+  if (s.contentProtectionData !== undefined && !has('ContentProtectionData')) add('ContentProtectionData')
+  if (s.keyUri !== undefined && !has('URIExtXKey')) add('URIExtXKey')
+  if (s.hls !== undefined && !has('HLSSignalingData')) {
+    add('HLSSignalingData', { playlist: 'media' })
+    add('HLSSignalingData', { playlist: 'master' })
+  }
+  if (s.playReadyObject !== undefined && childElements(el, SPEKE_NS, 'ProtectionHeader').length === 0) {
+    const speke = ensureNamespace(root, 'speke', SPEKE_NS)
+    el.children.push(makeElement(qualified(speke, 'ProtectionHeader'), SPEKE_NS, {}, [{ kind: 'text', text: '' }]))
+  }
+}
+
+function addUsageRules (doc: CpixDocument, answered: Map<string, { material: KeyMaterial, trackType?: string }>, cpix: string): void {
+  const rules = [...answered.values()].map(a => makeElement(qualified(cpix, 'ContentKeyUsageRule'), CPIX_NS, { kid: a.material.kid, intendedTrackType: a.trackType ?? 'ALL' }))
+  doc.root.children.push(makeElement(qualified(cpix, 'ContentKeyUsageRuleList'), CPIX_NS, {}, rules))
+}

@@ -1,0 +1,99 @@
+// Specification of the trail over both sinks: one confirmation is enough, none is a 503 (unless fail-open), bad settings refuse to start.
+
+import t from 'tap'
+import { createServer, type Socket } from 'node:net'
+import { join } from 'node:path'
+import { openAuditTrail, verifyAuditDatabase, verifyAuditFiles, type AuditSettings, type AuditRecord } from '../../src/audit/index.js'
+import { auditLines, HMAC_KEY, PG_URL, pgSchema, sampleEvent, sql, unwritableDir } from './helpers.js'
+
+const base = (more: Partial<AuditSettings>): AuditSettings =>
+  ({ hmacKey: HMAC_KEY, instanceId: 'proxy-a', failOpen: false, writeTimeoutMs: 2000, ...more })
+
+function recordingLog (): { errors: Array<{ obj: object, msg: string }>, warn: () => void, error: (obj: object, msg: string) => void } {
+  const errors: Array<{ obj: object, msg: string }> = []
+  return { errors, warn: () => {}, error: (obj, msg) => { errors.push({ obj, msg }) } }
+}
+
+t.test('with both sinks on, each record lands in both and both chains verify', async (t) => {
+  const schema = await pgSchema(t)
+  if (schema === undefined) return
+  const dir = join(t.testdir(), 'audit')
+  const trail = await openAuditTrail(base({ dir, databaseUrl: PG_URL, databaseSchema: schema }))
+  t.equal(trail.source.kind, 'postgres', 'queries are served from PostgreSQL when it is configured')
+  for (let i = 0; i < 3; i++) await trail.record(sampleEvent({ requestId: `both-${i}` }))
+  await trail.close()
+  const fileIds = auditLines(dir).map((l) => (JSON.parse(l) as AuditRecord).id)
+  const rowIds = (await sql<{ id: string }>(`SELECT id FROM "${schema}".audit_records ORDER BY seq`)).map((r) => r.id)
+  t.same(rowIds, fileIds, 'the same record ids, in the same order')
+  t.same(await verifyAuditFiles(dir), { ok: true, records: 3, chains: 1 })
+  t.same(await verifyAuditDatabase(PG_URL, schema), { ok: true, records: 3, chains: 1 })
+})
+
+t.test('one confirming sink is enough: PostgreSQL down, files up', async (t) => {
+  const dir = join(t.testdir(), 'audit')
+  const log = recordingLog()
+  const trail = await openAuditTrail(base({ dir, databaseUrl: 'postgres://postgres@127.0.0.1:1/test' }), log)
+  await trail.record(sampleEvent({ requestId: 'file-only' }))
+  t.ok(trail.healthy())
+  t.equal(auditLines(dir).length, 1)
+  await trail.close()
+  t.ok(log.errors.some((e) => e.msg === 'audit sink failed to record' && JSON.stringify(e.obj).includes('postgres')), 'the failing sink is logged')
+})
+
+t.test('one confirming sink is enough: files read-only, PostgreSQL up', async (t) => {
+  const schema = await pgSchema(t)
+  if (schema === undefined) return
+  const ro = unwritableDir(t, t.testdir())
+  const trail = await openAuditTrail(base({ dir: ro.dir, databaseUrl: PG_URL, databaseSchema: schema }))
+  await trail.record(sampleEvent({ requestId: 'db-only' }))
+  t.ok(trail.healthy())
+  await trail.close()
+  t.same(await sql(`SELECT request_id FROM "${schema}".audit_records`), [{ request_id: 'db-only' }])
+  ro.restore()
+})
+
+t.test('record() resolves on the first confirmation, without waiting for a hanging sink', async (t) => {
+  const sockets = new Set<Socket>()
+  const server = createServer((s) => { sockets.add(s) })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(async () => {
+    for (const s of sockets) s.destroy()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  })
+  const port = (server.address() as { port: number }).port
+  const dir = join(t.testdir(), 'audit')
+  const trail = await openAuditTrail(base({ dir, databaseUrl: `postgres://postgres@127.0.0.1:${port}/test`, writeTimeoutMs: 1500 }))
+  const started = Date.now()
+  await trail.record(sampleEvent())
+  t.ok(Date.now() - started < 500, `resolved after ${Date.now() - started} ms with the database still silent`)
+  await trail.close()
+})
+
+t.test('no sink confirms: 503 naming every sink, or a logged pass-through when fail-open', async (t) => {
+  const ro = unwritableDir(t, t.testdir())
+  const closed = await openAuditTrail(base({ dir: ro.dir, databaseUrl: 'postgres://postgres@127.0.0.1:1/test' }))
+  await t.rejects(closed.record(sampleEvent()), { status: 503, code: 'AUDIT_UNAVAILABLE', message: /^audit trail unavailable: .*file:.*postgres:|^audit trail unavailable: .*postgres:.*file:/ })
+  t.equal(closed.healthy(), false)
+  await closed.close()
+  const log = recordingLog()
+  const open = await openAuditTrail(base({ dir: ro.dir, databaseUrl: 'postgres://postgres@127.0.0.1:1/test', failOpen: true }), log)
+  await open.record(sampleEvent())
+  t.equal(open.healthy(), false)
+  t.ok(log.errors.some((e) => /no audit sink recorded the request/.test(e.msg)), 'the unaudited request is logged')
+  await open.close()
+  ro.restore()
+})
+
+t.test('settings that cannot work refuse to start', async (t) => {
+  const dir = t.testdir()
+  await t.rejects(openAuditTrail(base({ dir, hmacKey: Buffer.alloc(16) })), /AUDIT_HMAC_KEY/)
+  await t.rejects(openAuditTrail(base({})), /AUDIT_DIR.*AUDIT_DATABASE_URL/)
+  await t.rejects(openAuditTrail(base({ dir, writeTimeoutMs: 0 })), /timeout/)
+  await t.rejects(openAuditTrail(base({ databaseUrl: PG_URL, databaseSchema: 'x; drop table y' })), /plain SQL identifier/)
+})
+
+t.test('a closed trail refuses to record', async (t) => {
+  const trail = await openAuditTrail(base({ dir: t.testdir() }))
+  await trail.close()
+  await t.rejects(trail.record(sampleEvent()), { status: 503 })
+})
