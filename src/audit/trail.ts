@@ -28,7 +28,10 @@ export interface AuditSettings {
 }
 
 export interface AuditTrail {
-  /** Resolves once at least one sink confirmed durably; rejects with ProxyError 503 AUDIT_UNAVAILABLE when none did and !failOpen. */
+  /**
+   * Writes to every sink and waits for each to confirm, fail or pass writeTimeoutMs. Resolves when at least one confirmed
+   * durably; rejects with ProxyError 503 AUDIT_UNAVAILABLE when none did and !failOpen.
+   */
   record (event: AuditEvent): Promise<void>
   /** False after the last write failed on every sink. */
   healthy (): boolean
@@ -103,32 +106,35 @@ export async function openAuditTrail (settings: AuditSettings, log: AuditLog = s
   let closed = false
   const inFlight = new Set<Promise<void>>()
 
+  /** Every sink gets the record and its own deadline; the request proceeds when at least one confirmed. */
+  async function write (event: AuditEvent): Promise<void> {
+    const body = buildRecordBody(event, settings.hmacKey, settings.instanceId, clock())
+    const results = await Promise.allSettled(sinks.map(async (sink) => await appendWithin(sink, body, timeoutMs)))
+    const failures: string[] = []
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled') return
+      failures.push(`${sinks[i].name}: ${errorText(r.reason)}`)
+      log.error({ sink: sinks[i].name, requestId: body.request_id, recordId: body.id, err: errorText(r.reason) }, 'audit sink failed to record')
+    })
+    lastOk = failures.length < sinks.length
+    if (lastOk) return
+    if (settings.failOpen) {
+      log.error({ requestId: body.request_id, recordId: body.id }, 'no audit sink recorded the request; serving it anyway (AUDIT_FAIL_OPEN=true)')
+      return
+    }
+    throw new ProxyError(503, 'AUDIT_UNAVAILABLE', `audit trail unavailable: ${failures.join('; ')}`)
+  }
+
   async function record (event: AuditEvent): Promise<void> {
     if (closed) throw new ProxyError(503, 'AUDIT_UNAVAILABLE', 'audit trail unavailable: closed')
-    const body = buildRecordBody(event, settings.hmacKey, settings.instanceId, clock())
-    const failures: string[] = []
-    await new Promise<void>((resolve, reject) => {
-      let confirmed = false
-      for (const sink of sinks) {
-        const attempt = appendWithin(sink, body, timeoutMs).then(() => {
-          lastOk = true
-          if (!confirmed) { confirmed = true; resolve() }
-        }, (err: unknown) => {
-          failures.push(`${sink.name}: ${errorText(err)}`)
-          log.error({ sink: sink.name, requestId: body.request_id, recordId: body.id, err: errorText(err) }, 'audit sink failed to record')
-          if (failures.length < sinks.length) return
-          lastOk = false
-          if (settings.failOpen) {
-            log.error({ requestId: body.request_id, recordId: body.id }, 'no audit sink recorded the request; serving it anyway (AUDIT_FAIL_OPEN=true)')
-            resolve()
-          } else {
-            reject(new ProxyError(503, 'AUDIT_UNAVAILABLE', `audit trail unavailable: ${failures.join('; ')}`))
-          }
-        })
-        inFlight.add(attempt)
-        void attempt.finally(() => inFlight.delete(attempt))
-      }
-    })
+    const pending = write(event)
+    const settled = pending.then(() => {}, () => {})
+    inFlight.add(settled)
+    try {
+      await pending
+    } finally {
+      inFlight.delete(settled)
+    }
   }
 
   return {

@@ -5,6 +5,7 @@ import { CPIX_NS, PSKC_NS, SPEKE_NS, contentIdOf } from './model.js'
 import type { ContentKey, CpixDocument, DrmSystem } from './model.js'
 import type { ProtectionScheme } from './pssh.js'
 import { isProtectionScheme } from './pssh.js'
+import { CPIX_LIST_ORDER, DRM_SYSTEM_ORDER, sortChildren } from './order.js'
 import { buildSignalling } from './signal.js'
 import type { SignalOptions, Signalling } from './signal.js'
 import { drmSystem } from './systems.js'
@@ -64,6 +65,7 @@ export function fillResponse (doc: CpixDocument, options: FillOptions): string {
     system.element.attrs.kid = material.kid
     if (pallycon) addPallyConChildren(system, signalling, cpix, doc.root)
     writeDrmSystem(system, signalling, options.dialect)
+    sortChildren(system.element, DRM_SYSTEM_ORDER)
   }
 
   for (const rule of doc.usageRules) {
@@ -71,6 +73,7 @@ export function fillResponse (doc: CpixDocument, options: FillOptions): string {
     if (entry !== undefined) rule.element.attrs.kid = entry.material.kid
   }
   if (pallycon && !doc.lists.usageRules) addUsageRules(doc, answered, cpix)
+  sortChildren(doc.root, CPIX_LIST_ORDER)
   return writeXml(doc.root)
 }
 

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto'
 import { canonicalJson } from '../../src/audit/record.js'
 import { chainRecord, GENESIS, GENESIS_HASH, recordHash, startWalk, walkRecord } from '../../src/audit/chain.js'
 import { buildRecordBody } from '../../src/audit/record.js'
-import { HMAC_KEY, sampleEvent } from './helpers.js'
+import { HMAC_KEY, sampleEvent } from './fixtures/helpers.js'
 
 const body = (instance = 'i-1') => buildRecordBody(sampleEvent(), HMAC_KEY, instance, new Date('2025-03-01T10:00:00.000Z'))
 

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { openAuditTrail, verifyAuditFiles, type AuditSettings, type AuditRecord } from '../../src/audit/index.js'
 import { isProxyError } from '../../src/errors.js'
-import { auditLines, HMAC_KEY, sampleEvent, unwritableDir } from './helpers.js'
+import { auditLines, HMAC_KEY, sampleEvent, unwritableDir } from './fixtures/helpers.js'
 
 const settings = (dir: string, more: Partial<AuditSettings> = {}): AuditSettings =>
   ({ dir, hmacKey: HMAC_KEY, instanceId: 'proxy-a', failOpen: false, writeTimeoutMs: 2000, ...more })

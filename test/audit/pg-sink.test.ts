@@ -5,7 +5,7 @@ import { connect, createServer, type Socket } from 'node:net'
 import { setTimeout as delay } from 'node:timers/promises'
 import pg from 'pg'
 import { migrateAuditDatabase, openAuditTrail, verifyAuditDatabase, type AuditSettings } from '../../src/audit/index.js'
-import { HMAC_KEY, PG_URL, pgSchema, sampleEvent, sql } from './helpers.js'
+import { HMAC_KEY, PG_URL, pgSchema, sampleEvent, sql } from './fixtures/helpers.js'
 
 const settings = (schema: string, more: Partial<AuditSettings> = {}): AuditSettings =>
   ({ databaseUrl: PG_URL, databaseSchema: schema, hmacKey: HMAC_KEY, instanceId: 'proxy-a', failOpen: false, writeTimeoutMs: 3000, ...more })

@@ -3,7 +3,7 @@
 import t from 'tap'
 import { createHash, createHmac } from 'node:crypto'
 import { buildRecordBody, hmacValue } from '../../src/audit/record.js'
-import { HMAC_KEY, KEY_A, KEY_B, keySpellings, sampleEvent } from './helpers.js'
+import { HMAC_KEY, KEY_A, KEY_B, keySpellings, sampleEvent } from './fixtures/helpers.js'
 
 const NOW = new Date('2025-03-01T10:00:00.000Z')
 

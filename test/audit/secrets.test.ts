@@ -4,7 +4,7 @@ import t from 'tap'
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { openAuditTrail } from '../../src/audit/index.js'
-import { HMAC_KEY, KEY_A, KEY_B, keySpellings, PG_URL, pgSchema, sampleEvent, sql } from './helpers.js'
+import { HMAC_KEY, KEY_A, KEY_B, keySpellings, PG_URL, pgSchema, sampleEvent, sql } from './fixtures/helpers.js'
 
 const SECRETS = [...keySpellings(KEY_A), ...keySpellings(KEY_B), ...keySpellings(HMAC_KEY), 'secret content keys']
 

@@ -5,7 +5,7 @@ import { readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { openAuditTrail, recordHash, verifyAuditFiles, type AuditRecord } from '../../src/audit/index.js'
 import { canonicalJson } from '../../src/audit/record.js'
-import { HMAC_KEY, sampleEvent } from './helpers.js'
+import { HMAC_KEY, sampleEvent } from './fixtures/helpers.js'
 
 /** A directory with `n` records of one chain, in one file unless rotateBytes is given. */
 async function chainDir (dir: string, n: number, rotateBytes?: number): Promise<string> {
