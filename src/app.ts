@@ -1,7 +1,7 @@
 // buildApp: the Fastify instance with its parsers, error handling, logging without secrets, and every route.
 
 import Fastify, { LogController } from 'fastify'
-import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyError, FastifyInstance } from 'fastify'
 import { randomUUID } from 'node:crypto'
 import type { Config } from './config.js'
 import { isProxyError } from './errors.js'
@@ -24,8 +24,9 @@ export interface AppDeps {
   checkReply?: ReplyCheck
   /** Extra readiness checks (audit sink, upstream). */
   readiness?: () => Record<string, boolean>
-  /** Where log lines go (tests capture them); defaults to stdout. */
-  logStream?: NodeJS.WritableStream
+  logger: FastifyBaseLogger
+  /** Extra routes (admin) registered after the key routes. */
+  plugins?: Array<(app: FastifyInstance) => Promise<void>>
 }
 
 export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
@@ -37,13 +38,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     trustProxy: false,
-    logger: {
-      level: config.logLevel,
-      stream: deps.logStream,
-      serializers: {
-        req: (req: FastifyRequest) => ({ method: req.method, url: redactUrl(req.url) })
-      }
-    }
+    loggerInstance: deps.logger
   })
 
   // CPIX arrives as bytes: with an XML Content-Type, with none at all (PallyCon's Python client), or with a wrong one that the pipeline refuses.
@@ -80,5 +75,6 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes, {
     readiness: { provider: deps.provider.name, checks: deps.readiness ?? (() => ({})) }
   })
+  for (const plugin of deps.plugins ?? []) await plugin(app)
   return app
 }

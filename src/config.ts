@@ -29,8 +29,10 @@ export interface Config {
     dir?: string
     databaseUrl?: string
     hmacKey?: string
+    databaseSchema?: string
     failOpen: boolean
     enabled: boolean
+    writeTimeoutMs: number
   }
   adminToken?: string
   instanceId: string
@@ -69,6 +71,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       enabled: auditSinks === 'on',
       dir: auditDatabaseUrl !== undefined && auditDir === undefined ? undefined : resolve(auditDir ?? join(dataDir, 'audit')),
       databaseUrl: auditDatabaseUrl,
+      databaseSchema: text(env, 'AUDIT_DATABASE_SCHEMA'),
+      writeTimeoutMs: integer(env, 'AUDIT_WRITE_TIMEOUT_MS', 2000, 50, 20000),
       hmacKey: text(env, 'AUDIT_HMAC_KEY'),
       failOpen: boolean(env, 'AUDIT_FAIL_OPEN', false)
     },

@@ -1,10 +1,18 @@
-// Assembles a running proxy from a Config: key provider, tenants, audit, reply checks, and the Fastify app.
+// Assembles a running proxy from a Config: logger, key provider, tenants, audit trail, reply checks, and the Fastify app.
 
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { Logger } from 'pino'
 import { buildApp } from './app.js'
+import { loadOrCreateHmacKey, openAuditTrail } from './audit/index.js'
+import type { AuditTrail } from './audit/index.js'
 import type { Config } from './config.js'
 import { createPallyConProvider } from './kms/pallycon.js'
 import type { KeyProvider } from './kms/provider.js'
+import { createLogger } from './logger.js'
+import { adminRoutes } from './routes/admin.js'
+import type { AuditHook } from './routes/key-reply.js'
+import { verifyAndRepair } from './speke/check-reply.js'
+import type { KeyResponse } from './speke/pipeline.js'
 import { loadTenantsFile } from './tenants/registry.js'
 import type { TenantRegistry } from './tenants/registry.js'
 import { USER_AGENT } from './version.js'
@@ -12,7 +20,9 @@ import { USER_AGENT } from './version.js'
 export interface ProxyServer {
   app: FastifyInstance
   provider: KeyProvider
-  /** Stop accepting, finish in-flight requests, close the upstream pool and sinks. */
+  audit?: AuditTrail
+  logger: Logger
+  /** Stop accepting, finish in-flight requests, flush the audit, close the upstream pool. */
   close: () => Promise<void>
 }
 
@@ -22,22 +32,85 @@ export interface ServerOptions {
 }
 
 export async function createServer (config: Config, options: ServerOptions = {}): Promise<ProxyServer> {
+  const logger = createLogger(config.logLevel, options.logStream)
   const tenants: TenantRegistry = {
     tenants: config.tenantsFile === undefined ? [] : loadTenantsFile(config.tenantsFile, options.env ?? process.env),
     allowPassthrough: config.allowPassthrough
   }
   const provider = await createProvider(config)
-  const app = await buildApp({ config, provider, tenants, logStream: options.logStream })
   if (provider.name === 'local') {
-    app.log.warn({ provider: 'local' }, 'KMS_URL=local: content keys are GENERATED LOCALLY by the embedded key provider; PallyCon does not know them. Never use this in production.')
+    logger.warn({ provider: 'local' }, 'KMS_URL=local: content keys are GENERATED LOCALLY by the embedded key provider; PallyCon does not know them. Never use this in production.')
+  } else {
+    logger.info({ provider: 'pallycon', kms: config.kmsUrl === 'local' ? 'local' : config.kmsUrl.origin }, 'forwarding key requests to the PallyCon KMS')
   }
+
+  let audit: AuditTrail | undefined
+  let hmacKey: Buffer | undefined
+  if (config.audit.enabled) {
+    hmacKey = loadOrCreateHmacKey(config.dataDir, config.audit.hmacKey)
+    audit = await openAuditTrail({
+      dir: config.audit.dir,
+      databaseUrl: config.audit.databaseUrl,
+      databaseSchema: config.audit.databaseSchema,
+      hmacKey,
+      instanceId: config.instanceId,
+      failOpen: config.audit.failOpen,
+      writeTimeoutMs: config.audit.writeTimeoutMs
+    }, logger)
+    if (config.audit.failOpen) logger.warn({ audit: 'fail-open' }, 'AUDIT_FAIL_OPEN=true: keys are served even when no audit sink can record the request')
+  }
+  const trail = audit
+  const key = hmacKey
+
+  const app = await buildApp({
+    config,
+    provider,
+    tenants,
+    logger,
+    checkReply: config.responseMode === 'repair' ? verifyAndRepair() : undefined,
+    audit: trail === undefined ? undefined : auditHook(trail),
+    readiness: () => ({ audit: trail === undefined || trail.healthy() }),
+    plugins: trail === undefined || key === undefined || config.adminToken === undefined
+      ? []
+      : [async (instance) => { await adminRoutes(instance, { source: trail.source, hmacKey: key, adminToken: config.adminToken }) }]
+  })
   return {
     app,
     provider,
+    audit: trail,
+    logger,
     async close () {
       await app.close()
       await provider.close()
+      await trail?.close()
     }
+  }
+}
+
+function auditHook (trail: AuditTrail): AuditHook {
+  return async (request: FastifyRequest, response: KeyResponse) => {
+    const r = response.record
+    await trail.record({
+      requestId: request.id,
+      route: r.route,
+      tenant: r.tenant,
+      callerIp: request.ip,
+      userAgent: request.headers['user-agent'],
+      spekeVersion: r.spekeVersion,
+      contentId: r.request?.contentId,
+      requestedKids: r.request?.kids ?? [],
+      drmSystems: r.request?.drmSystems ?? [],
+      trackTypes: r.request?.trackTypes ?? [],
+      keyPeriods: r.request?.keyPeriods ?? [],
+      upstreamStatus: r.upstreamStatus,
+      upstreamLatencyMs: r.upstreamMs,
+      outcome: r.outcome,
+      status: r.status,
+      error: r.error,
+      returnedKeys: response.returnedKeys,
+      requestBody: Buffer.isBuffer(request.body) ? request.body : undefined,
+      responseBody: typeof response.body === 'string' ? Buffer.from(response.body) : response.body
+    })
   }
 }
 

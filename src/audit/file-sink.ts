@@ -199,7 +199,7 @@ export function openFileSink (options: FileSinkOptions): AuditSink {
   }
 
   return {
-    name: `file:${dir}`,
+    name: 'file',
     init: state.ready,
     append: async (body, signal) => await new Promise<AuditRecord>((resolve, reject) => {
       if (closed) { reject(new Error('audit file sink is closed')); return }

@@ -32,6 +32,7 @@ export async function sendKeyResponse (request: FastifyRequest, reply: FastifyRe
     drmSystems: r.request?.drmSystems,
     trackTypes: r.request?.trackTypes,
     keysReturned: r.keysReturned,
+    repairs: r.repairs,
     upstreamStatus: r.upstreamStatus,
     upstreamMs: r.upstreamMs,
     outcome: r.outcome,

@@ -27,7 +27,8 @@ export function rejectNonCpix (reply: ProviderReply, secrets: string[]): void {
   const kind = replyKind(reply)
   if (kind === 'json') {
     const message = scrub(jsonMessage(reply.body), secrets)
-    throw new ProxyError(502, 'KMS_ERROR', `KMS error (HTTP ${reply.status}): ${message}`)
+    const status = jsonErrorStatus(message)
+    throw new ProxyError(status, status === 502 ? 'KMS_ERROR' : 'KMS_REFUSED', `KMS error (HTTP ${reply.status}): ${message}`)
   }
   if (kind === 'html' || kind === 'empty') {
     throw new ProxyError(502, 'KMS_NO_CPIX', `KMS returned no CPIX (HTTP ${reply.status}, ${kind === 'html' ? 'an HTML page' : 'an empty body'})`)
@@ -35,6 +36,16 @@ export function rejectNonCpix (reply: ProviderReply, secrets: string[]): void {
   if (reply.status >= 200 && reply.status < 300 && kind !== 'xml') {
     throw new ProxyError(502, 'KMS_NO_CPIX', `KMS returned no CPIX (HTTP ${reply.status}, ${reply.contentType ?? 'no content type'})`)
   }
+}
+
+/**
+ * PallyCon answers errors as JSON, even with status 200. One that blames the token or site is the caller's
+ * to fix (403), one that blames the request too (400); anything else is the KMS's trouble (502).
+ */
+export function jsonErrorStatus (message: string): number {
+  if (/token|site|access[ _-]?key|auth|permission|forbidden|expired|not allowed|service is stopped/i.test(message)) return 403
+  if (/request|parameter|invalid|missing|malformed|content ?id|\bcid\b|\bkid\b|xml|cpix|not supported|unsupported/i.test(message)) return 400
+  return 502
 }
 
 function jsonMessage (body: Buffer): string {

@@ -41,6 +41,7 @@ export interface KeyRequestRecord {
   status: number
   error?: string
   keysReturned: number
+  repairs?: string[]
 }
 
 export interface KeyResponse {
@@ -55,7 +56,20 @@ export interface KeyResponse {
 export interface ReturnedKey { kid: string, key: Buffer }
 
 /** A step after the provider: verify (and for SPEKE v2 repair) the reply against the request. */
-export type ReplyCheck = (input: { request: CpixDocument | undefined, reply: ProviderReply, dialect: Dialect | undefined, route: KeyRoute }) => ProviderReply
+export type ReplyCheck = (input: {
+  request: CpixDocument | undefined
+  reply: ProviderReply
+  dialect: Dialect | undefined
+  route: KeyRoute
+  anevia?: { format: 'dash' | 'hls', contentId: string }
+}) => CheckedReply
+
+export interface CheckedReply extends ProviderReply {
+  /** Keys the verification read from the reply (for audit fingerprints). */
+  returnedKeys?: ReturnedKey[]
+  /** What repair changed, for the log. */
+  repairs?: string[]
+}
 
 export interface PipelineDeps {
   provider: KeyProvider
@@ -83,10 +97,11 @@ export async function handleKeyRequest (deps: PipelineDeps, req: KeyRequest): Pr
 
     const reply = await callProvider(deps, req, caller, record)
     rejectNonCpix(reply, [caller.upstreamToken, req.credential ?? ''])
-    const checked = deps.checkReply?.({ request: doc, reply, dialect, route: req.route }) ?? reply
+    const checked: CheckedReply = deps.checkReply?.({ request: doc, reply, dialect, route: req.route, anevia: req.anevia }) ?? reply
     record.outcome = checked.status >= 200 && checked.status < 300 ? 'ok' : 'upstream_error'
     record.status = checked.status
-    const returnedKeys = record.outcome === 'ok' ? keysInReply(checked.body) : []
+    record.repairs = checked.repairs
+    const returnedKeys = record.outcome === 'ok' ? (checked.returnedKeys ?? keysInReply(checked.body)) : []
     record.keysReturned = returnedKeys.length
     return {
       returnedKeys,

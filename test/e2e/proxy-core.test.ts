@@ -195,8 +195,22 @@ t.test('KMS trouble becomes a clear 5xx within the deadline', async t => {
 
   kms.handle(replyWith(200, 'application/json', JSON.stringify({ error_code: 1003, message: 'Cannot find the Site ID.' })))
   const json = await post(url, V1_REQUEST)
-  t.equal(json.status, 502, 'JSON with status 200 is an error')
-  t.match(json.text, /Cannot find the Site ID/)
+  t.equal(json.status, 403, 'JSON with status 200 is an error; one that blames the site is the caller\'s to fix')
+  t.match(json.text, /KMS error \(HTTP 200\): 1003 Cannot find the Site ID/)
+
+  kms.handle(replyWith(200, 'application/json', JSON.stringify({ error: 'Invalid request parameter: kid' })))
+  const badRequest = await post(url, V1_REQUEST)
+  t.equal(badRequest.status, 400, 'a JSON error that blames the request is a 400')
+
+  kms.handle(replyWith(500, 'application/json', JSON.stringify({ message: 'Internal failure while generating keys' })))
+  const internal = await post(url, V1_REQUEST)
+  t.equal(internal.status, 502, 'any other JSON error is the KMS\'s trouble: 502')
+  t.match(internal.text, /Internal failure while generating keys/)
+
+  kms.handle(replyWith(200, 'application/xml', ''))
+  const empty = await post(url, V1_REQUEST)
+  t.equal(empty.status, 502)
+  t.match(empty.text, /KMS returned no CPIX \(HTTP 200, an empty body\)/)
 
   kms.handle(replyWith(502, 'text/html', '<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>'))
   const html = await post(url, V1_REQUEST)

@@ -1,5 +1,8 @@
 // Starts the real proxy (createServer, the same assembly as `npm start`) on 127.0.0.1:0 and captures its log lines.
 
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { loadConfig } from '../../src/config.js'
 import { createServer } from '../../src/server.js'
@@ -21,7 +24,7 @@ export async function startProxy (env: Record<string, string>): Promise<RunningP
       done()
     }
   })
-  const fullEnv = { LOG_LEVEL: 'info', ...env }
+  const fullEnv = { LOG_LEVEL: 'info', DATA_DIR: mkdtempSync(join(tmpdir(), 'speke-proxy-test-')), ...env }
   const config = loadConfig({ ...fullEnv, PORT: '0', HOST: '127.0.0.1' })
   const server = await createServer(config, { env: fullEnv, logStream })
   const address = await server.app.listen({ port: 0, host: '127.0.0.1' })

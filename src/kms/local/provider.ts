@@ -5,10 +5,9 @@ import { ProxyError, isProxyError } from '../../errors.js'
 import { decodeXmlBytes } from '../../cpix/decode.js'
 import { fillResponse } from '../../cpix/fill.js'
 import { parseCpix } from '../../cpix/parse.js'
-import { FAIRPLAY, PLAYREADY, WIDEVINE } from '../../cpix/systems.js'
+import { aneviaRequestXml } from '../../cpix/anevia.js'
 import { validateRequest } from '../../cpix/validate.js'
 import type { Dialect } from '../../cpix/validate.js'
-import { escapeAttr } from '../../cpix/xml.js'
 import { decodeEncToken } from '../../tenants/enc-token.js'
 import type { KeyProvider, ProviderRequest } from '../provider.js'
 import { deriveKeyAndIv, deriveKid } from './derive.js'
@@ -52,7 +51,7 @@ function answer (settings: LocalProviderSettings, request: ProviderRequest): str
   const tenant = decodeEncToken(request.token)?.siteId
   if (tenant === undefined) throw new ProxyError(401, 'BAD_TOKEN', 'The enc-token is not a PallyCon KMS token (base64 of JSON with site_id and access_key)')
   const dialect = dialectOf(request)
-  const xml = request.route === 'anevia' ? aneviaRequest(request) : decodeXmlBytes(request.body ?? Buffer.alloc(0))
+  const xml = request.anevia !== undefined ? aneviaRequestXml(request.anevia.format, request.anevia.contentId) : decodeXmlBytes(request.body ?? Buffer.alloc(0))
   const doc = parseCpix(xml)
   validateRequest(doc, dialect)
   if (doc.lists.delivery) throw new ProxyError(422, 'ENCRYPTED_DELIVERY_UNSUPPORTED', 'The embedded key provider delivers keys in the clear only: remove DeliveryDataList')
@@ -75,17 +74,4 @@ function dialectOf (request: ProviderRequest): Dialect {
   if (request.spekeVersion === '2.1') return 'speke-v2.1'
   if (request.spekeVersion === undefined) return 'speke-v1'
   throw new ProxyError(400, 'UNSUPPORTED_SPEKE_VERSION', 'Unsupported SPEKE version')
-}
-
-/** The CPIX request an Anevia GET stands for: DASH asks Widevine and PlayReady (cenc), HLS asks FairPlay (cbcs). */
-function aneviaRequest (request: ProviderRequest): string {
-  if (request.anevia === undefined) throw new TypeError('anevia request without format and content id')
-  const { format, contentId } = request.anevia
-  const kid = '00000000-0000-0000-0000-000000000000'
-  const systems = format === 'dash' ? [PLAYREADY.toUpperCase(), WIDEVINE.toUpperCase()] : [FAIRPLAY.toUpperCase()]
-  const scheme = format === 'dash' ? 'cenc' : 'cbcs'
-  return `<cpix:CPIX id="${escapeAttr(contentId)}" xmlns:cpix="urn:dashif:org:cpix" xmlns:pskc="urn:ietf:params:xml:ns:keyprov:pskc" xmlns:speke="urn:aws:amazon:com:speke">` +
-    `<cpix:ContentKeyList><cpix:ContentKey kid="${kid}" commonEncryptionScheme="${scheme}"/></cpix:ContentKeyList>` +
-    `<cpix:DRMSystemList>${systems.map(id => `<cpix:DRMSystem kid="${kid}" systemId="${id}"/>`).join('')}</cpix:DRMSystemList>` +
-    `<cpix:ContentKeyUsageRuleList><cpix:ContentKeyUsageRule kid="${kid}" intendedTrackType="ALL"/></cpix:ContentKeyUsageRuleList></cpix:CPIX>`
 }

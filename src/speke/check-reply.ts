@@ -1,0 +1,44 @@
+// Verifies every CPIX reply against its request and, for SPEKE v2 callers, repairs it (RESPONSE_MODE=repair).
+
+import { ProxyError, isProxyError } from '../errors.js'
+import { aneviaRequestXml } from '../cpix/anevia.js'
+import { decodeXmlBytes } from '../cpix/decode.js'
+import type { CpixDocument } from '../cpix/model.js'
+import { parseCpix } from '../cpix/parse.js'
+import { repairForSpekeV2 } from '../cpix/repair.js'
+import { spekeV2Problems } from '../cpix/speke-v2-conformance.js'
+import { isSpekeV2 } from '../cpix/validate.js'
+import { verifyReply } from '../cpix/verify-reply.js'
+import { writeXml } from '../cpix/xml.js'
+import type { ReplyCheck } from './pipeline.js'
+
+export function verifyAndRepair (): ReplyCheck {
+  return ({ request, reply, dialect, anevia }) => {
+    if (reply.status < 200 || reply.status >= 300) return reply
+    const asked = request ?? (anevia === undefined ? undefined : parseCpix(aneviaRequestXml(anevia.format, anevia.contentId)))
+    const answer = readReply(reply.body)
+    if (asked === undefined) return reply
+    const verified = verifyReply(asked, answer)
+    if (dialect === undefined || !isSpekeV2(dialect)) return { ...reply, returnedKeys: verified.keys }
+
+    const result = repairForSpekeV2(asked, answer, verified.kidMap)
+    const problems = spekeV2Problems(asked, answer, verified.kidMap)
+    if (problems.length > 0) throw new ProxyError(502, 'KMS_REPLY_NOT_SPEKE_V2', `KMS reply cannot be made SPEKE v2 compliant: ${problems[0]}`)
+    return {
+      ...reply,
+      contentType: result.changed ? 'application/xml' : reply.contentType,
+      body: result.changed ? Buffer.from(writeXml(answer.root), 'utf8') : reply.body,
+      returnedKeys: verified.keys,
+      repairs: result.repairs
+    }
+  }
+}
+
+function readReply (body: Buffer): CpixDocument {
+  try {
+    return parseCpix(decodeXmlBytes(body))
+  } catch (err) {
+    const reason = isProxyError(err) ? err.message : 'unreadable'
+    throw new ProxyError(502, 'KMS_REPLY_INVALID', `KMS reply is not a usable CPIX document: ${reason}`)
+  }
+}
