@@ -10,6 +10,7 @@ import { redactUrl } from './redact.js'
 import { aneviaRoutes } from './routes/anevia.js'
 import { healthRoutes } from './routes/health.js'
 import type { AuditHook, KeyRouteOptions } from './routes/key-reply.js'
+import { keysRoutes } from './routes/keys.js'
 import { pallyconRoutes } from './routes/pallycon.js'
 import { spekeRoutes } from './routes/speke.js'
 import type { PipelineDeps, ReplyCheck } from './speke/pipeline.js'
@@ -72,6 +73,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(spekeRoutes, keyRoutes)
   await app.register(pallyconRoutes, keyRoutes)
   await app.register(aneviaRoutes, keyRoutes)
+  await app.register(keysRoutes, keyRoutes)
   await app.register(healthRoutes, {
     readiness: { provider: deps.provider.name, checks: deps.readiness ?? (() => ({})) }
   })

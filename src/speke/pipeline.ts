@@ -16,6 +16,8 @@ import { keysInReply, rejectNonCpix } from './kms-reply.js'
 
 export interface KeyRequest {
   route: KeyRoute
+  /** The URL family for logs and audit when it differs from the KMS route (the JSON key API). */
+  label?: string
   /** What the caller put in the enc-token position (query or path). */
   credential?: string
   spekeVersion?: string
@@ -30,7 +32,7 @@ export type Outcome = 'ok' | 'rejected' | 'upstream_error'
 
 /** What one key request did, for the log line and the audit record. Never secrets. */
 export interface KeyRequestRecord {
-  route: KeyRoute
+  route: string
   dialect?: Dialect
   tenant?: string
   spekeVersion?: string
@@ -82,7 +84,7 @@ export interface PipelineDeps {
 const SPEKE_V2_VERSIONS: Record<string, Dialect> = { '2.0': 'speke-v2.0', '2.1': 'speke-v2.1' }
 
 export async function handleKeyRequest (deps: PipelineDeps, req: KeyRequest): Promise<KeyResponse> {
-  const record: KeyRequestRecord = { route: req.route, outcome: 'rejected', status: 500, keysReturned: 0, spekeVersion: req.spekeVersion }
+  const record: KeyRequestRecord = { route: req.label ?? req.route, outcome: 'rejected', status: 500, keysReturned: 0, spekeVersion: req.spekeVersion }
   let caller: Caller | undefined
   try {
     if (req.body !== undefined) checkCpixContentType(req.contentType)

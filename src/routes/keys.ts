@@ -1,0 +1,58 @@
+// The JSON key API: POST /v2/keys answers with the JSON PallyCon's CPIX client produces, through the same CPIX pipeline.
+
+import type { FastifyInstance } from 'fastify'
+import { ProxyError, isProxyError } from '../errors.js'
+import { cpixForJsonRequest, jsonFromCpixReply, readJsonKeyRequest } from '../cpix/json-keys.js'
+import { decodeXmlBytes } from '../cpix/decode.js'
+import { parseCpix } from '../cpix/parse.js'
+import { queryToken } from '../redact.js'
+import { handleKeyRequest } from '../speke/pipeline.js'
+import type { KeyResponse } from '../speke/pipeline.js'
+import { sendKeyResponse } from './key-reply.js'
+import type { KeyRouteOptions } from './key-reply.js'
+import { bodyOf } from './speke.js'
+
+export async function keysRoutes (app: FastifyInstance, opts: KeyRouteOptions): Promise<void> {
+  app.post('/v2/keys', async (request, reply) => {
+    const credential = queryToken(request.url)
+    let response: KeyResponse
+    try {
+      const type = (request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase()
+      if (type !== 'application/json') throw new ProxyError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Send the key request as application/json')
+      const asked = readJsonKeyRequest(parseJson(bodyOf(request.body)))
+      response = await handleKeyRequest(opts.pipeline, {
+        route: 'pallycon-v2',
+        label: 'keys-json',
+        credential,
+        keyRotation: asked.key_rotation,
+        body: Buffer.from(cpixForJsonRequest(asked), 'utf8'),
+        contentType: 'application/xml',
+        requestId: request.id
+      })
+      if (response.status === 200) {
+        const json = jsonFromCpixReply(parseCpix(decodeXmlBytes(Buffer.from(response.body))), asked.drm_types)
+        response = { ...response, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify(json) }
+      } else {
+        response = { ...response, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify({ error: String(response.body) }) }
+      }
+    } catch (err) {
+      const error = isProxyError(err) ? err : new ProxyError(500, 'INTERNAL', 'Internal error in speke-proxy')
+      response = {
+        status: error.status,
+        headers: { 'content-type': 'application/json; charset=utf-8' },
+        body: JSON.stringify({ error: error.message }),
+        record: { route: 'keys-json', outcome: 'rejected', status: error.status, error: error.message, keysReturned: 0 },
+        returnedKeys: []
+      }
+    }
+    return await sendKeyResponse(request, reply, response, opts.audit)
+  })
+}
+
+function parseJson (body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'))
+  } catch {
+    throw new ProxyError(400, 'BAD_JSON', 'The body is not valid JSON')
+  }
+}
