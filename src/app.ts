@@ -4,12 +4,17 @@ import Fastify, { LogController } from 'fastify'
 import type { FastifyBaseLogger, FastifyError, FastifyInstance } from 'fastify'
 import { randomUUID } from 'node:crypto'
 import type { Config } from './config.js'
-import { isProxyError } from './errors.js'
+import rateLimit from '@fastify/rate-limit'
+import underPressure from '@fastify/under-pressure'
+import { ProxyError, isProxyError } from './errors.js'
+import type { Metrics } from './metrics.js'
+import { rateLimitKey } from './tenants/rate-key.js'
+import { readTlsFiles } from './tls.js'
 import type { KeyProvider } from './kms/provider.js'
 import { redactUrl } from './redact.js'
 import { aneviaRoutes } from './routes/anevia.js'
 import { healthRoutes } from './routes/health.js'
-import type { AuditHook, KeyRouteOptions } from './routes/key-reply.js'
+import type { AuditHook, KeyObserver, KeyRouteOptions } from './routes/key-reply.js'
 import { keysRoutes } from './routes/keys.js'
 import { pallyconRoutes } from './routes/pallycon.js'
 import { spekeRoutes } from './routes/speke.js'
@@ -26,6 +31,8 @@ export interface AppDeps {
   /** Extra readiness checks (audit sink, upstream). */
   readiness?: () => Record<string, boolean>
   logger: FastifyBaseLogger
+  metrics?: Metrics
+  observe?: KeyObserver
   /** Extra routes (admin) registered after the key routes. */
   plugins?: Array<(app: FastifyInstance) => Promise<void>>
 }
@@ -38,9 +45,10 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 1000 },
     genReqId: () => randomUUID(),
     requestIdHeader: false,
-    trustProxy: false,
-    loggerInstance: deps.logger
-  })
+    trustProxy: config.trustProxy,
+    loggerInstance: deps.logger,
+    ...(config.tls === undefined ? {} : { https: readTlsFiles(config.tls) })
+  }) as unknown as FastifyInstance
 
   // CPIX arrives as bytes: with an XML Content-Type, with none at all (PallyCon's Python client), or with a wrong one that the pipeline refuses.
   app.removeAllContentTypeParsers()
@@ -48,6 +56,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (isProxyError(error)) {
+      if (error.status === 429) request.log.info({ url: redactUrl(request.url), status: 429, outcome: 'rejected' }, 'key request')
       return reply.code(error.status).type('text/plain; charset=utf-8').send(error.message)
     }
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
@@ -62,6 +71,23 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     return reply.code(404).type('text/plain; charset=utf-8').send(`No route for ${request.method} ${redactUrl(request.url).split('?')[0]}`)
   })
 
+  // under-pressure measures the event loop; only key requests are shed, so health, readiness and metrics keep answering.
+  await app.register(underPressure, { maxEventLoopDelay: config.maxEventLoopDelayMs, pressureHandler: () => {} })
+  app.addHook('onRequest', async (request, reply) => {
+    if (isKeyRoute(request.url) && app.isUnderPressure()) {
+      return await reply.code(503).header('retry-after', '5').type('text/plain; charset=utf-8').send('speke-proxy is overloaded (event loop delay): retry shortly')
+    }
+  })
+  if (config.rateLimitPerMinute > 0) {
+    await app.register(rateLimit, {
+      max: config.rateLimitPerMinute,
+      timeWindow: 60_000,
+      keyGenerator: (request) => rateLimitKey(request.url, request.ip, deps.tenants),
+      allowList: (request) => !isKeyRoute(request.url),
+      errorResponseBuilder: (_request, context) => new ProxyError(429, 'RATE_LIMITED', `Rate limit of ${context.max} key requests per minute for this tenant exceeded: retry in ${Math.ceil(context.ttl / 1000)} s`)
+    })
+  }
+
   const pipeline: PipelineDeps = {
     provider: deps.provider,
     tenants: deps.tenants,
@@ -69,14 +95,24 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     userAgent: USER_AGENT,
     checkReply: deps.checkReply
   }
-  const keyRoutes: KeyRouteOptions = { pipeline, audit: deps.audit }
+  const keyRoutes: KeyRouteOptions = { pipeline, audit: deps.audit, observe: deps.observe }
   await app.register(spekeRoutes, keyRoutes)
   await app.register(pallyconRoutes, keyRoutes)
   await app.register(aneviaRoutes, keyRoutes)
   await app.register(keysRoutes, keyRoutes)
+  if (deps.metrics !== undefined) {
+    const registry = deps.metrics.registry
+    app.get('/metrics', async (_request, reply) => await reply.type(registry.contentType).send(await registry.metrics()))
+  }
   await app.register(healthRoutes, {
     readiness: { provider: deps.provider.name, checks: deps.readiness ?? (() => ({})) }
   })
   for (const plugin of deps.plugins ?? []) await plugin(app)
   return app
+}
+
+const KEY_ROUTE = /^\/(cpix\/getKey(\?|$)|v[12]\/cpix\/pallycon\/getKey\/|cpix\/anevia\/|v2\/keys(\?|$))/
+
+export function isKeyRoute (url: string): boolean {
+  return KEY_ROUTE.test(url)
 }

@@ -36,6 +36,12 @@ export interface Config {
   }
   adminToken?: string
   instanceId: string
+  trustProxy: boolean | string
+  tls?: { certFile: string, keyFile: string }
+  rateLimitPerMinute: number
+  maxEventLoopDelayMs: number
+  kmsMaxConcurrency: number
+  shutdownGraceMs: number
 }
 
 export class ConfigError extends Error {}
@@ -77,7 +83,13 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       failOpen: boolean(env, 'AUDIT_FAIL_OPEN', false)
     },
     adminToken: text(env, 'ADMIN_TOKEN'),
-    instanceId: text(env, 'INSTANCE_ID') ?? `${hostname()}-${randomUUID().slice(0, 8)}`
+    instanceId: text(env, 'INSTANCE_ID') ?? `${hostname()}-${randomUUID().slice(0, 8)}`,
+    trustProxy: trustProxy(env),
+    tls: tls(env),
+    rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 1200, 0, 1_000_000),
+    maxEventLoopDelayMs: integer(env, 'MAX_EVENT_LOOP_DELAY_MS', 1000, 0, 60_000),
+    kmsMaxConcurrency: integer(env, 'KMS_MAX_CONCURRENCY', 64, 1, 10_000),
+    shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000)
   }
 }
 
@@ -137,4 +149,20 @@ function kmsUrl (env: NodeJS.ProcessEnv, production: boolean): 'local' | URL {
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new ConfigError(`KMS_URL must use http or https, got "${parsed.protocol}"`)
   if (parsed.search !== '' || parsed.hash !== '') throw new ConfigError('KMS_URL must be a base URL without query or fragment')
   return parsed
+}
+
+function trustProxy (env: NodeJS.ProcessEnv): boolean | string {
+  const raw = text(env, 'TRUST_PROXY')
+  if (raw === undefined) return false
+  if (['true', '1', 'yes', 'on'].includes(raw.toLowerCase())) return true
+  if (['false', '0', 'no', 'off'].includes(raw.toLowerCase())) return false
+  return raw // addresses or CIDRs of the load balancers, comma-separated
+}
+
+function tls (env: NodeJS.ProcessEnv): { certFile: string, keyFile: string } | undefined {
+  const certFile = text(env, 'TLS_CERT_FILE')
+  const keyFile = text(env, 'TLS_KEY_FILE')
+  if (certFile === undefined && keyFile === undefined) return undefined
+  if (certFile === undefined || keyFile === undefined) throw new ConfigError('TLS_CERT_FILE and TLS_KEY_FILE must be set together')
+  return { certFile: resolve(certFile), keyFile: resolve(keyFile) }
 }

@@ -9,6 +9,8 @@ import type { Config } from './config.js'
 import { createPallyConProvider } from './kms/pallycon.js'
 import type { KeyProvider } from './kms/provider.js'
 import { createLogger } from './logger.js'
+import { createMetrics } from './metrics.js'
+import { createUpstreamHealth } from './upstream-health.js'
 import { adminRoutes } from './routes/admin.js'
 import type { AuditHook } from './routes/key-reply.js'
 import { verifyAndRepair } from './speke/check-reply.js'
@@ -62,6 +64,9 @@ export async function createServer (config: Config, options: ServerOptions = {})
   const trail = audit
   const key = hmacKey
 
+  const metrics = createMetrics(tenants.tenants.map(t => t.id))
+  const upstream = createUpstreamHealth()
+  let shuttingDown = false
   const app = await buildApp({
     config,
     provider,
@@ -69,7 +74,9 @@ export async function createServer (config: Config, options: ServerOptions = {})
     logger,
     checkReply: config.responseMode === 'repair' ? verifyAndRepair() : undefined,
     audit: trail === undefined ? undefined : auditHook(trail),
-    readiness: () => ({ audit: trail === undefined || trail.healthy() }),
+    metrics,
+    observe: (record, seconds) => { metrics.observe(record, seconds); upstream.note(record) },
+    readiness: () => ({ audit: trail === undefined || trail.healthy(), upstream: upstream.healthy(), accepting: !shuttingDown }),
     plugins: trail === undefined || key === undefined || config.adminToken === undefined
       ? []
       : [async (instance) => { await adminRoutes(instance, { source: trail.source, hmacKey: key, adminToken: config.adminToken }) }]
@@ -80,6 +87,7 @@ export async function createServer (config: Config, options: ServerOptions = {})
     audit: trail,
     logger,
     async close () {
+      shuttingDown = true
       await app.close()
       await provider.close()
       await trail?.close()
@@ -119,5 +127,5 @@ async function createProvider (config: Config): Promise<KeyProvider> {
     const { createLocalProvider } = await import('./kms/local/provider.js')
     return createLocalProvider(config)
   }
-  return createPallyConProvider({ baseUrl: config.kmsUrl, timeoutMs: config.kmsTimeoutMs, userAgent: USER_AGENT })
+  return createPallyConProvider({ baseUrl: config.kmsUrl, timeoutMs: config.kmsTimeoutMs, userAgent: USER_AGENT, connections: config.kmsMaxConcurrency })
 }

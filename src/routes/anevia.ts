@@ -28,6 +28,6 @@ export async function aneviaRoutes (app: FastifyInstance, opts: KeyRouteOptions)
       anevia: { format, contentId },
       requestId: request.id
     })
-    return await sendKeyResponse(request, reply, response, opts.audit)
+    return await sendKeyResponse(request, reply, response, opts)
   })
 }

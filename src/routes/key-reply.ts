@@ -1,16 +1,19 @@
 // Finishes a key request over HTTP: the audit record (before any key leaves), the one log line, then the reply.
 
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { KeyResponse } from '../speke/pipeline.js'
+import type { KeyRequestRecord, KeyResponse, PipelineDeps } from '../speke/pipeline.js'
 
 /** Writes the durable record of a key request; rejects (ProxyError 503) when no audit sink confirmed it. */
 export type AuditHook = (request: FastifyRequest, response: KeyResponse) => Promise<void>
 
-export async function sendKeyResponse (request: FastifyRequest, reply: FastifyReply, response: KeyResponse, audit?: AuditHook): Promise<FastifyReply> {
+export async function sendKeyResponse (request: FastifyRequest, reply: FastifyReply, response: KeyResponse, opts: KeyRouteOptions): Promise<FastifyReply> {
   let final = response
-  if (audit !== undefined) {
+  let auditSeconds: number | undefined
+  if (opts.audit !== undefined) {
+    const started = performance.now()
     try {
-      await audit(request, response)
+      await opts.audit(request, response)
+      auditSeconds = (performance.now() - started) / 1000
     } catch (err) {
       const message = err instanceof Error ? err.message : 'audit trail unavailable'
       final = {
@@ -39,10 +42,15 @@ export async function sendKeyResponse (request: FastifyRequest, reply: FastifyRe
     status: r.status,
     error: r.error
   }, 'key request')
+  opts.observe?.(r, { total: reply.elapsedTime / 1000, audit: auditSeconds })
   return await reply.code(final.status).headers(final.headers).send(final.body)
 }
 
 export interface KeyRouteOptions {
-  pipeline: import('../speke/pipeline.js').PipelineDeps
+  pipeline: PipelineDeps
   audit?: AuditHook
+  /** Told about every finished key request (metrics, upstream health). */
+  observe?: KeyObserver
 }
+
+export type KeyObserver = (record: KeyRequestRecord, seconds: { total: number, audit?: number }) => void

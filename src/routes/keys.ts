@@ -45,7 +45,7 @@ export async function keysRoutes (app: FastifyInstance, opts: KeyRouteOptions): 
         returnedKeys: []
       }
     }
-    return await sendKeyResponse(request, reply, response, opts.audit)
+    return await sendKeyResponse(request, reply, response, opts)
   })
 }
 

@@ -19,7 +19,7 @@ export async function pallyconRoutes (app: FastifyInstance, opts: KeyRouteOption
       contentType: request.headers['content-type'],
       requestId: request.id
     })
-    return await sendKeyResponse(request, reply, response, opts.audit)
+    return await sendKeyResponse(request, reply, response, opts)
   }
   // A wildcard, not :token, because base64 enc-tokens may contain '/'.
   app.post('/v1/cpix/pallycon/getKey/*', handler('pallycon-v1'))

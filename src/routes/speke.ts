@@ -20,7 +20,7 @@ export async function spekeRoutes (app: FastifyInstance, opts: KeyRouteOptions):
       contentType: request.headers['content-type'],
       requestId: request.id
     })
-    return await sendKeyResponse(request, reply, response, opts.audit)
+    return await sendKeyResponse(request, reply, response, opts)
   })
 }
 

@@ -22,12 +22,15 @@ export function verifyAndRepair (): ReplyCheck {
     if (dialect === undefined || !isSpekeV2(dialect)) return { ...reply, returnedKeys: verified.keys }
 
     const result = repairForSpekeV2(asked, answer, verified.kidMap)
-    const problems = spekeV2Problems(asked, answer, verified.kidMap)
+    // Repair edits the element tree only: judge the document that goes out, read afresh from the bytes sent.
+    const body = result.changed ? Buffer.from(writeXml(answer.root), 'utf8') : reply.body
+    const sent = result.changed ? readReply(body) : answer
+    const problems = spekeV2Problems(asked, sent, verified.kidMap)
     if (problems.length > 0) throw new ProxyError(502, 'KMS_REPLY_NOT_SPEKE_V2', `KMS reply cannot be made SPEKE v2 compliant: ${problems[0]}`)
     return {
       ...reply,
       contentType: result.changed ? 'application/xml' : reply.contentType,
-      body: result.changed ? Buffer.from(writeXml(answer.root), 'utf8') : reply.body,
+      body,
       returnedKeys: verified.keys,
       repairs: result.repairs
     }
