@@ -71,6 +71,14 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     return reply.code(404).type('text/plain; charset=utf-8').send(`No route for ${request.method} ${redactUrl(request.url).split('?')[0]}`)
   })
 
+  // While draining for shutdown, every response tells keep-alive clients to go, so no idle socket holds close() open.
+  let closing = false
+  app.addHook('preClose', async () => { closing = true })
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) void reply.header('connection', 'close')
+    return payload
+  })
+
   // under-pressure measures the event loop; only key requests are shed, so health, readiness and metrics keep answering.
   await app.register(underPressure, { maxEventLoopDelay: config.maxEventLoopDelayMs, pressureHandler: () => {} })
   app.addHook('onRequest', async (request, reply) => {
