@@ -43,7 +43,10 @@ async function spawnProxy (dataDir: string): Promise<Running> {
       KMS_URL: 'local',
       INSTANCE_ID,
       AUDIT_HMAC_KEY: HMAC_KEY.toString('base64'),
-      LOG_LEVEL: 'info'
+      LOG_LEVEL: 'info',
+      // The load is the point: no per-tenant rate limit (429) or event-loop load shedding (503) in front of the audit.
+      RATE_LIMIT_PER_MINUTE: '0',
+      MAX_EVENT_LOOP_DELAY_MS: '0'
     },
     stdio: ['ignore', 'pipe', 'pipe']
   })
