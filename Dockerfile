@@ -37,6 +37,7 @@ WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY openapi.yaml ./openapi.yaml
 RUN mkdir -p /app/data \
  && chown node:node /app/data \
  && chmod 0700 /app/data

@@ -33,6 +33,7 @@ const { values: args } = parseArgs({
 })
 const duration = positive('duration')
 const warmup = Number(args.warmup)
+if (!Number.isInteger(warmup) || warmup < 0) throw new Error(`--warmup must be a whole number ≥ 0, got ${args.warmup}`)
 const connections = positive('connections')
 const rounds = positive('rounds')
 const withPg = !args['no-pg']

@@ -16,6 +16,7 @@ import { aneviaRoutes } from './routes/anevia.js'
 import { healthRoutes } from './routes/health.js'
 import type { AuditHook, KeyObserver, KeyRouteOptions } from './routes/key-reply.js'
 import { keysRoutes } from './routes/keys.js'
+import { openapiRoutes } from './routes/openapi.js'
 import { pallyconRoutes } from './routes/pallycon.js'
 import { spekeRoutes } from './routes/speke.js'
 import type { PipelineDeps, ReplyCheck } from './speke/pipeline.js'
@@ -53,6 +54,14 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   // CPIX arrives as bytes: with an XML Content-Type, with none at all (PallyCon's Python client), or with a wrong one that the pipeline refuses.
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => { done(null, body) })
+  // JSON (the key API, admin): parsed when it parses; otherwise the bytes go on and the route says what is wrong.
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => {
+    try {
+      done(null, JSON.parse(body.toString('utf8')))
+    } catch {
+      done(null, body)
+    }
+  })
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (isProxyError(error)) {
@@ -112,6 +121,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     const registry = deps.metrics.registry
     app.get('/metrics', async (_request, reply) => await reply.type(registry.contentType).send(await registry.metrics()))
   }
+  await app.register(openapiRoutes)
   await app.register(healthRoutes, {
     readiness: { provider: deps.provider.name, checks: deps.readiness ?? (() => ({})) }
   })

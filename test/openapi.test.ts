@@ -118,6 +118,17 @@ t.test('openapi.yaml is an OpenAPI 3.1 document whose operations all have an ope
   }
 })
 
+t.test('no value is null (a YAML slip such as an unquoted comma in a flow mapping)', async (t) => {
+  const nulls: string[] = []
+  const walk = (node: Json, at: string): void => {
+    if (node === null) nulls.push(at)
+    else if (Array.isArray(node)) node.forEach((v, i) => { walk(v, `${at}/${i}`) })
+    else if (isObj(node)) Object.entries(node).forEach(([k, v]) => { walk(v, `${at}/${k}`) })
+  }
+  walk(spec, '')
+  t.same(nulls, [])
+})
+
 t.test('every $ref resolves', async (t) => {
   const refs: string[] = []
   const walk = (node: Json): void => {
@@ -229,7 +240,8 @@ function sampleRequest ({ path, op }: Operation): { url: string, headers: Record
   const params = parametersOf(op)
   const value = (name: string): string => {
     const p = params.find(p => p.name === name)
-    const v = p?.example ?? obj(p?.schema).example ?? (Array.isArray(obj(p?.schema).enum) ? obj(p?.schema).enum?.[0 as never] : undefined)
+    const schema = obj(p?.schema)
+    const v = p?.example ?? schema.example ?? (Array.isArray(schema.enum) ? schema.enum[0] : undefined)
     return v === undefined || v === null ? 'sample' : String(v)
   }
   let url = path.replace(/\{([^}]+)\}/g, (_m, name: string) => value(name))

@@ -24,6 +24,13 @@ export function spekeV2Problems (request: CpixDocument, reply: CpixDocument, kid
     if (decodeBase64(key.plainValue ?? '')?.length !== 16 && !key.encrypted) problems.push(`ContentKey ${key.kid} has no 16-byte key`)
   }
 
+  for (const asked of request.drmSystems) {
+    if (asked.contentProtectionData === undefined) continue
+    const kid = kidMap.get(asked.kid) ?? asked.kid
+    const answer = reply.drmSystems.find(s => s.kid === kid && s.systemId.toLowerCase() === asked.systemId.toLowerCase())
+    if (answer !== undefined && !blank(answer.pssh) && blank(answer.contentProtectionData)) problems.push(`DRMSystem ${answer.systemId} (kid ${answer.kid}): ContentProtectionData was requested and is missing`)
+  }
+
   for (const system of reply.drmSystems) {
     const where = `DRMSystem ${system.systemId} (kid ${system.kid})`
     const asked = request.drmSystems.find(s => s.systemId.toLowerCase() === system.systemId.toLowerCase())
@@ -95,4 +102,8 @@ function sameElement (a: XmlElement, b: XmlElement, kidMap: Map<string, string>)
     .sort())
   if (attrs(a, true) !== attrs(b, false)) return false
   return sameElements(childElements(a), childElements(b), kidMap)
+}
+
+function blank (value: string | undefined): boolean {
+  return value === undefined || value.trim() === ''
 }

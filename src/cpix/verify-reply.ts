@@ -91,7 +91,8 @@ function checkRequestedChildren (asked: DrmSystem, answer: DrmSystem): void {
   const where = `DRM system ${asked.systemId} for kid ${answer.kid}`
   // HLS-only systems have no pssh: AWS's own suite asks FairPlay for one and expects none back.
   if (asked.pssh !== undefined && !hlsOnly && blank(answer.pssh)) throw problem(`${where} has no PSSH`)
-  if (asked.contentProtectionData !== undefined && !hlsOnly && blank(answer.contentProtectionData)) throw problem(`${where} has no ContentProtectionData`)
+  // ContentProtectionData is derived from the PSSH (PallyCon often leaves it out; SPEKE v2 repair writes it): fatal only without a PSSH.
+  if (asked.contentProtectionData !== undefined && !hlsOnly && blank(answer.contentProtectionData) && blank(answer.pssh)) throw problem(`${where} has no ContentProtectionData`)
   if (asked.hlsSignaling.length > 0 && answer.hlsSignaling.every(h => blank(h.value))) throw problem(`${where} has no HLSSignalingData`)
   if (asked.smoothStreaming !== undefined && blank(answer.smoothStreaming)) throw problem(`${where} has no SmoothStreamingProtectionHeaderData`)
 }

@@ -10,7 +10,6 @@ import { handleKeyRequest } from '../speke/pipeline.js'
 import type { KeyResponse } from '../speke/pipeline.js'
 import { sendKeyResponse } from './key-reply.js'
 import type { KeyRouteOptions } from './key-reply.js'
-import { bodyOf } from './speke.js'
 
 export async function keysRoutes (app: FastifyInstance, opts: KeyRouteOptions): Promise<void> {
   app.post('/v2/keys', async (request, reply) => {
@@ -19,7 +18,7 @@ export async function keysRoutes (app: FastifyInstance, opts: KeyRouteOptions): 
     try {
       const type = (request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase()
       if (type !== 'application/json') throw new ProxyError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Send the key request as application/json')
-      const asked = readJsonKeyRequest(parseJson(bodyOf(request.body)))
+      const asked = readJsonKeyRequest(Buffer.isBuffer(request.body) ? parseJson(request.body) : request.body)
       response = await handleKeyRequest(opts.pipeline, {
         route: 'pallycon-v2',
         label: 'keys-json',

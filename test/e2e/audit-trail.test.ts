@@ -1,7 +1,7 @@
 // The audit trail end to end: the real server with the embedded key provider, both sinks (JSON-lines files and PostgreSQL),
 // a mix of served and refused key requests on every key route, no secret in storage, and fail-closed when no sink works.
 
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { createHash, createHmac, randomBytes } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -310,7 +310,7 @@ t.test('every request of a mixed run is recorded exactly once, alike in the file
 })
 
 /** Starts a proxy whose only sink is broken, and checks it refuses keys but keeps answering the heartbeat. */
-async function expectFailClosed (t: Tap.Test, env: Record<string, string>, servedKey: { kid: string, key: Buffer } | undefined): Promise<RunningProxy> {
+async function expectFailClosed (t: Test, env: Record<string, string>, servedKey: { kid: string, key: Buffer } | undefined): Promise<RunningProxy> {
   const proxy = await startProxy({ KMS_URL: 'local', LOCAL_KMS_SECRET, AUDIT_HMAC_KEY: HMAC_KEY.toString('base64'), AUDIT_WRITE_TIMEOUT_MS: '1000', ...env })
   t.teardown(async () => { await proxy.close() })
   const call = okV1(DEMO_TOKEN, 'DEMO', 'e2e-fail-closed')
@@ -334,7 +334,7 @@ async function expectFailClosed (t: Tap.Test, env: Record<string, string>, serve
 }
 
 /** The key the embedded provider serves for the fail-closed request when auditing works (same LOCAL_KMS_SECRET). */
-async function referenceKey (t: Tap.Test): Promise<{ kid: string, key: Buffer }> {
+async function referenceKey (t: Test): Promise<{ kid: string, key: Buffer }> {
   const proxy = await startProxy({ KMS_URL: 'local', LOCAL_KMS_SECRET, AUDIT: 'off' })
   try {
     const res = await send(proxy, okV1(DEMO_TOKEN, 'DEMO', 'e2e-fail-closed'), 0)

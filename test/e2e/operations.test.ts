@@ -163,3 +163,23 @@ t.test('keyserver: the embedded provider alone on its own port', async t => {
   const ready = await request(`${proxy.url}/readyz`)
   t.match(await ready.body.json(), { provider: 'local' })
 })
+
+t.test('admin API in the full app: JSON bodies reach it, the bearer token guards it, audit search finds a request', async t => {
+  const proxy = await startProxy({ ADMIN_TOKEN: 'admin-secret-token' })
+  t.teardown(() => proxy.close())
+  const keyReply = await request(`${proxy.url}/cpix/getKey?enc-token=${DEMO_TOKEN}`, { method: 'POST', headers: XML, body: V1_REQUEST })
+  const key = /<pskc:PlainValue>([^<]+)</.exec(await keyReply.body.text())?.[1] ?? ''
+  const auth = { authorization: 'Bearer admin-secret-token', 'content-type': 'application/json' }
+  const hash = await request(`${proxy.url}/admin/audit/hash`, { method: 'POST', headers: auth, body: JSON.stringify({ value: key, encoding: 'base64' }) })
+  t.equal(hash.statusCode, 200)
+  const { hmac } = await hash.body.json() as { hmac: string }
+  t.match(hmac, /^hmac-sha256:[0-9a-f]{64}$/)
+  const found = await request(`${proxy.url}/admin/audit?fingerprint=${encodeURIComponent(hmac)}`, { headers: auth })
+  t.equal(found.statusCode, 200)
+  const page = await found.body.json() as { records: Array<{ content_id: string, tenant: string }> }
+  t.equal(page.records.length, 1, 'the key\'s fingerprint finds the request that received it')
+  t.equal(page.records[0]?.content_id, 'abc123')
+  const denied = await request(`${proxy.url}/admin/audit`, { headers: { authorization: 'Bearer wrong' } })
+  t.equal(denied.statusCode, 401)
+  await denied.body.text()
+})
