@@ -14,6 +14,8 @@ import type { KeyProvider } from './kms/provider.js'
 import { redactUrl } from './redact.js'
 import { aneviaRoutes } from './routes/anevia.js'
 import { healthRoutes } from './routes/health.js'
+import { addJsonParser } from './routes/json-body.js'
+import { refuseKeyRequest } from './routes/key-reply.js'
 import type { AuditHook, KeyObserver, KeyRouteOptions } from './routes/key-reply.js'
 import { keysRoutes } from './routes/keys.js'
 import { openapiRoutes } from './routes/openapi.js'
@@ -54,23 +56,23 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   // CPIX arrives as bytes: with an XML Content-Type, with none at all (PallyCon's Python client), or with a wrong one that the pipeline refuses.
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => { done(null, body) })
-  // JSON (the key API, admin): parsed when it parses; otherwise the bytes go on and the route says what is wrong.
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => {
-    try {
-      done(null, JSON.parse(body.toString('utf8')))
-    } catch {
-      done(null, body)
-    }
-  })
 
+
+  const pipeline: PipelineDeps = {
+    provider: deps.provider,
+    tenants: deps.tenants,
+    kmsTimeoutMs: config.kmsTimeoutMs,
+    userAgent: USER_AGENT,
+    checkReply: deps.checkReply
+  }
+  const keyRoutes: KeyRouteOptions = { pipeline, audit: deps.audit, observe: deps.observe }
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (isProxyError(error)) {
-      if (error.status === 429) request.log.info({ url: redactUrl(request.url), status: 429, outcome: 'rejected' }, 'key request')
+      if (isKeyRoute(request.url)) return refuseKeyRequest(request, reply, error, keyRoutes, retryAfter(reply))
       return reply.code(error.status).type('text/plain; charset=utf-8').send(error.message)
     }
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      request.log.info({ url: redactUrl(request.url), status: 413, outcome: 'rejected' }, 'key request')
-      return reply.code(413).type('text/plain; charset=utf-8').send(`Request body is larger than ${config.bodyLimit} bytes (BODY_LIMIT)`)
+      return refuseKeyRequest(request, reply, new ProxyError(413, 'BODY_TOO_LARGE', `Request body is larger than ${config.bodyLimit} bytes (BODY_LIMIT)`), keyRoutes)
     }
     const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500
     if (status === 500) request.log.error({ err: { type: error.name, code: error.code } }, 'internal error')
@@ -92,7 +94,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(underPressure, { maxEventLoopDelay: config.maxEventLoopDelayMs, pressureHandler: () => {} })
   app.addHook('onRequest', async (request, reply) => {
     if (isKeyRoute(request.url) && app.isUnderPressure()) {
-      return await reply.code(503).header('retry-after', '5').type('text/plain; charset=utf-8').send('speke-proxy is overloaded (event loop delay): retry shortly')
+      return await refuseKeyRequest(request, reply, new ProxyError(503, 'OVERLOADED', 'speke-proxy is overloaded (event loop delay): retry shortly'), keyRoutes, { 'retry-after': '5' })
     }
   })
   if (config.rateLimitPerMinute > 0) {
@@ -105,14 +107,6 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     })
   }
 
-  const pipeline: PipelineDeps = {
-    provider: deps.provider,
-    tenants: deps.tenants,
-    kmsTimeoutMs: config.kmsTimeoutMs,
-    userAgent: USER_AGENT,
-    checkReply: deps.checkReply
-  }
-  const keyRoutes: KeyRouteOptions = { pipeline, audit: deps.audit, observe: deps.observe }
   await app.register(spekeRoutes, keyRoutes)
   await app.register(pallyconRoutes, keyRoutes)
   await app.register(aneviaRoutes, keyRoutes)
@@ -125,7 +119,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes, {
     readiness: { provider: deps.provider.name, checks: deps.readiness ?? (() => ({})) }
   })
-  for (const plugin of deps.plugins ?? []) await plugin(app)
+  for (const plugin of deps.plugins ?? []) await app.register(async (child) => { addJsonParser(child); await plugin(child) })
   return app
 }
 
@@ -133,4 +127,9 @@ const KEY_ROUTE = /^\/(cpix\/getKey(\?|$)|v[12]\/cpix\/pallycon\/getKey\/|cpix\/
 
 export function isKeyRoute (url: string): boolean {
   return KEY_ROUTE.test(url)
+}
+
+function retryAfter (reply: { getHeader: (name: string) => unknown }): Record<string, string> {
+  const value = reply.getHeader('retry-after')
+  return value === undefined ? {} : { 'retry-after': String(value) }
 }

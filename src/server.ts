@@ -59,7 +59,6 @@ export async function createServer (config: Config, options: ServerOptions = {})
       failOpen: config.audit.failOpen,
       writeTimeoutMs: config.audit.writeTimeoutMs
     }, logger)
-    if (config.audit.failOpen) logger.warn({ audit: 'fail-open' }, 'AUDIT_FAIL_OPEN=true: keys are served even when no audit sink can record the request')
   }
   const trail = audit
   const key = hmacKey

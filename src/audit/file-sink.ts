@@ -1,6 +1,7 @@
 // File sink: JSON lines under AUDIT_DIR, group-committed with one write+fsync per batch, rotated by size or UTC day.
 
-import { mkdir, open, readdir, type FileHandle } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { access, mkdir, open, readdir, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { chainRecord, GENESIS, headOf, type ChainHead } from './chain.js'
 import { canonicalJson, sha256Hex, type AuditRecord, type AuditRecordBody } from './record.js'
@@ -201,6 +202,10 @@ export function openFileSink (options: FileSinkOptions): AuditSink {
   return {
     name: 'file',
     init: state.ready,
+    probe: async () => {
+      await state.ready()
+      await access(dir, constants.W_OK)
+    },
     append: async (body, signal) => await new Promise<AuditRecord>((resolve, reject) => {
       if (closed) { reject(new Error('audit file sink is closed')); return }
       if (signal.aborted) { reject(abortReason(signal)); return }

@@ -82,6 +82,10 @@ export function openPgSink (options: PgSinkOptions): AuditSink & { readonly pool
     pool,
     schema,
     init: state.ready,
+    probe: async () => {
+      await state.ready()
+      await pool.query('SELECT 1')
+    },
     append,
     close: async () => {
       if (closed) return

@@ -8,6 +8,8 @@ export interface AuditSink {
   init (): Promise<void>
   /** Chains and stores one record; resolves once it is durable. An abort before the record is committed leaves it unwritten. */
   append (body: AuditRecordBody, signal: AbortSignal): Promise<AuditRecord>
+  /** Checks, without writing a record, that the sink could write now (readiness after a failure). */
+  probe (): Promise<void>
   close (): Promise<void>
 }
 

@@ -58,6 +58,18 @@ async function appendWithin (sink: AuditSink, body: Parameters<AuditSink['append
   }
 }
 
+const PROBE_INTERVAL_MS = 2000
+
+async function withinDeadline (work: Promise<void>, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs) })
+  try {
+    await Promise.race([work, deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 async function initWithin (sink: AuditSink, timeoutMs: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined
   const deadline = new Promise<never>((_resolve, reject) => {
@@ -94,15 +106,30 @@ export async function openAuditTrail (settings: AuditSettings, log: AuditLog = s
   if (source === undefined) throw new Error('the audit trail needs a directory (AUDIT_DIR) or a database (AUDIT_DATABASE_URL)')
   if (settings.failOpen) log.warn({ audit: 'fail-open' }, 'AUDIT_FAIL_OPEN=true: keys are served even when no audit sink can record the request')
 
-  await Promise.all(sinks.map(async (sink) => {
+  const started = await Promise.all(sinks.map(async (sink) => {
     try {
       await initWithin(sink, timeoutMs)
+      await withinDeadline(sink.probe(), timeoutMs)
+      return true
     } catch (err) {
       log.error({ sink: sink.name, err: errorText(err) }, 'audit sink not ready at startup; retrying on each request')
+      return false
     }
   }))
 
-  let lastOk = true
+  // Healthy while at least one sink works: from startup, then by each write, and after a failure by a probe
+  // (at most every PROBE_INTERVAL_MS) so an instance held out of rotation by /readyz can come back by itself.
+  let lastOk = started.some(Boolean)
+  let probing = false
+  let lastProbe = 0
+  function probe (): void {
+    if (probing || closed || Date.now() - lastProbe < PROBE_INTERVAL_MS) return
+    probing = true
+    lastProbe = Date.now()
+    void Promise.allSettled(sinks.map(async (sink) => await withinDeadline(sink.probe(), timeoutMs)))
+      .then((results) => { if (results.some(r => r.status === 'fulfilled')) lastOk = true })
+      .finally(() => { probing = false })
+  }
   let closed = false
   const inFlight = new Set<Promise<void>>()
 
@@ -139,7 +166,10 @@ export async function openAuditTrail (settings: AuditSettings, log: AuditLog = s
 
   return {
     record,
-    healthy: () => lastOk,
+    healthy: () => {
+      if (!lastOk) probe()
+      return lastOk
+    },
     source,
     close: async () => {
       closed = true

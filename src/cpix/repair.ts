@@ -51,7 +51,7 @@ export function repairForSpekeV2 (request: CpixDocument, reply: CpixDocument, ki
       }
     }
     if (rewriteContentProtectionData(system, asked, cpix)) note('ContentProtectionData rebuilt from PSSH')
-    if (asked !== undefined && asked.hlsSignaling.length > 0 && pairHlsSignaling(system, cpix)) note('HLSSignalingData for media and master')
+    if (asked !== undefined && asked.hlsSignaling.length > 0 && pairHlsSignaling(system, cpix, masterPlaylist(request, asked))) note('HLSSignalingData for media and master')
     if (sortChildren(system.element, DRM_SYSTEM_ORDER)) note('DRMSystem children in schema order')
   }
   for (const stray of childElements(reply.root, SPEKE_NS)) { removeChild(reply.root, stray); note('SPEKE v1 items removed') }
@@ -89,8 +89,14 @@ function safeExtract (text: string): string | undefined {
   }
 }
 
+/** What the caller calls the master playlist: its own word, else CPIX 2.4's multiVariant or earlier versions' master. */
+function masterPlaylist (request: CpixDocument, asked: DrmSystem): string {
+  const named = asked.hlsSignaling.find(h => h.playlist === 'master' || h.playlist === 'multiVariant')?.playlist
+  return named ?? (request.version === '2.4' ? 'multiVariant' : 'master')
+}
+
 /** Exactly one media (#EXT-X-KEY) and one master (#EXT-X-SESSION-KEY) signalling, with identical attributes. */
-function pairHlsSignaling (system: DrmSystem, cpix: string): boolean {
+function pairHlsSignaling (system: DrmSystem, cpix: string, masterName: string): boolean {
   const existing = childElements(system.element, CPIX_NS, 'HLSSignalingData')
   let attrs: HlsAttributes | undefined
   for (const h of existing) {
@@ -103,13 +109,13 @@ function pairHlsSignaling (system: DrmSystem, cpix: string): boolean {
   const media = b64(hlsKeyTag('media', attrs))
   const master = b64(hlsKeyTag('master', attrs))
   const current = existing.map(h => [h.attrs.playlist, h.children.map(textOf).join('').trim()])
-  if (current.length === 2 && current.some(([p, v]) => p === 'media' && v === media) && current.some(([p, v]) => p === 'master' && v === master)) return false
+  if (current.length === 2 && current.some(([p, v]) => p === 'media' && v === media) && current.some(([p, v]) => p === masterName && v === master)) return false
   const name = existing[0]?.name ?? qualified(cpix, 'HLSSignalingData')
   const at = existing.length === 0 ? system.element.children.length : system.element.children.indexOf(existing[0])
   for (const h of existing) removeChild(system.element, h)
   system.element.children.splice(Math.min(at, system.element.children.length), 0,
     makeElement(name, CPIX_NS, { playlist: 'media' }, [{ kind: 'text', text: media }]),
-    makeElement(name, CPIX_NS, { playlist: 'master' }, [{ kind: 'text', text: master }]))
+    makeElement(name, CPIX_NS, { playlist: masterName }, [{ kind: 'text', text: master }]))
   return true
 }
 

@@ -1,6 +1,7 @@
 // Finishes a key request over HTTP: the audit record (before any key leaves), the one log line, then the reply.
 
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { ProxyError } from '../errors.js'
 import type { KeyRequestRecord, KeyResponse, PipelineDeps } from '../speke/pipeline.js'
 
 /** Writes the durable record of a key request; rejects (ProxyError 503) when no audit sink confirmed it. */
@@ -54,3 +55,23 @@ export interface KeyRouteOptions {
 }
 
 export type KeyObserver = (record: KeyRequestRecord, seconds: { total: number, audit?: number }) => void
+
+/** A key request refused before the pipeline (body too large, rate limit, overload, bad path): audited and logged all the same. */
+export async function refuseKeyRequest (request: FastifyRequest, reply: FastifyReply, error: ProxyError, opts: KeyRouteOptions, headers: Record<string, string> = {}): Promise<FastifyReply> {
+  return await sendKeyResponse(request, reply, {
+    status: error.status,
+    headers: { 'content-type': 'text/plain; charset=utf-8', ...headers },
+    body: error.message,
+    record: { route: routeOf(request.url), outcome: 'rejected', status: error.status, error: error.message, keysReturned: 0 },
+    returnedKeys: []
+  }, opts)
+}
+
+function routeOf (url: string): string {
+  if (url.startsWith('/cpix/getKey')) return 'speke'
+  if (url.startsWith('/v1/cpix/pallycon/')) return 'pallycon-v1'
+  if (url.startsWith('/v2/cpix/pallycon/')) return 'pallycon-v2'
+  if (url.startsWith('/cpix/anevia/')) return 'anevia'
+  if (url.startsWith('/v2/keys')) return 'keys-json'
+  return 'unknown'
+}

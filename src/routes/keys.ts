@@ -5,6 +5,7 @@ import { ProxyError, isProxyError } from '../errors.js'
 import { cpixForJsonRequest, jsonFromCpixReply, readJsonKeyRequest } from '../cpix/json-keys.js'
 import { decodeXmlBytes } from '../cpix/decode.js'
 import { parseCpix } from '../cpix/parse.js'
+import { addJsonParser } from './json-body.js'
 import { queryToken } from '../redact.js'
 import { handleKeyRequest } from '../speke/pipeline.js'
 import type { KeyResponse } from '../speke/pipeline.js'
@@ -12,6 +13,7 @@ import { sendKeyResponse } from './key-reply.js'
 import type { KeyRouteOptions } from './key-reply.js'
 
 export async function keysRoutes (app: FastifyInstance, opts: KeyRouteOptions): Promise<void> {
+  addJsonParser(app)
   app.post('/v2/keys', async (request, reply) => {
     const credential = queryToken(request.url)
     let response: KeyResponse

@@ -93,8 +93,12 @@ export async function handleKeyRequest (deps: PipelineDeps, req: KeyRequest): Pr
     caller = resolveCaller(req.credential, deps.tenants)
     record.tenant = caller.tenant
 
-    const doc = req.body === undefined ? undefined : readRequest(req.body, dialect)
-    if (doc !== undefined) record.request = summarizeRequest(doc)
+    const doc = req.body === undefined ? undefined : parseCpix(decodeXmlBytes(req.body))
+    if (doc !== undefined) {
+      // Summarised before validation, so a refused request still says what it asked for.
+      record.request = summarizeRequest(doc)
+      if (dialect !== undefined) validateRequest(doc, dialect)
+    }
     if (req.anevia !== undefined) record.request = { contentId: req.anevia.contentId, kids: [], drmSystems: [], trackTypes: [], keyPeriods: [] }
 
     const reply = await callProvider(deps, req, caller, record)
@@ -134,12 +138,6 @@ function dialectOf (req: KeyRequest): Dialect | undefined {
   const dialect = SPEKE_V2_VERSIONS[req.spekeVersion.trim()]
   if (dialect === undefined) throw badRequest('Unsupported SPEKE version', 'UNSUPPORTED_SPEKE_VERSION')
   return dialect
-}
-
-function readRequest (body: Buffer, dialect: Dialect | undefined): CpixDocument {
-  const doc = parseCpix(decodeXmlBytes(body))
-  if (dialect !== undefined) validateRequest(doc, dialect)
-  return doc
 }
 
 async function callProvider (deps: PipelineDeps, req: KeyRequest, caller: Caller, record: KeyRequestRecord): Promise<ProviderReply> {

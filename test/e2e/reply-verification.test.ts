@@ -129,7 +129,7 @@ function pallyconShape (xml: string): string {
 /** PallyCon's 2020 samples: only one HLSSignalingData, for one playlist. */
 function hlsForOnePlaylist (xml: string, keep: 'master' | 'media'): string {
   return eachDrmSystem(xml, block => rebuildDrmSystem(block, drmChildren(block).filter(c =>
-    !c.startsWith('<cpix:HLSSignalingData') || (keep === 'master' ? c.includes('playlist="master"') : !c.includes('playlist="master"')))))
+    !c.startsWith('<cpix:HLSSignalingData') || (keep === 'master') === /playlist="(master|multiVariant)"/.test(c))))
 }
 
 /** A KMS that drops the period list and the filters of its usage rules. */
@@ -213,6 +213,7 @@ const BROKEN: Broken[] = [
   { name: 'JSON error with HTTP 200', serve: () => ({ status: 200, type: 'application/json', body: JSON.stringify({ error_code: 5000, message: 'Key generation failed in the HSM' }) }), status: 502, message: /^KMS error \(HTTP 200\): 5000 Key generation failed in the HSM$/ },
   { name: 'JSON error with HTTP 200 blaming the site', serve: () => ({ status: 200, type: 'application/json;charset=UTF-8', body: JSON.stringify({ error_code: 1004, message: "The Site ID's service is stopped." }) }), status: 403, message: /^KMS error \(HTTP 200\): 1004 The Site ID's service is stopped\.$/ },
   { name: 'HTML 502 page', serve: () => ({ status: 502, type: 'text/html', body: HTML_502 }), status: 502, message: /^KMS returned no CPIX \(HTTP 502, an HTML page\)$/ },
+  { name: 'HTML page with HTTP 200', serve: () => ({ status: 200, type: 'text/html; charset=utf-8', body: '<!DOCTYPE html>\n<html><body>Service temporarily unavailable</body></html>' }), status: 502, message: /^KMS returned no CPIX \(HTTP 200, an HTML page\)$/ },
   { name: 'truncated XML', serve: x => xmlReply(truncated(x)), status: 502, message: /^KMS reply is not a usable CPIX document: Malformed XML/ }
 ]
 
