@@ -51,7 +51,9 @@ export function repairForSpekeV2 (request: CpixDocument, reply: CpixDocument, ki
       }
     }
     if (rewriteContentProtectionData(system, asked, cpix)) note('ContentProtectionData rebuilt from PSSH')
-    if (asked !== undefined && asked.hlsSignaling.length > 0 && pairHlsSignaling(system, cpix, masterPlaylist(request, asked))) note('HLSSignalingData for media and master')
+    // Pair what the caller asked for, and what the KMS sent unasked (SPEKE v2 encryptors refuse a lone playlist either way).
+    const hls = (asked?.hlsSignaling.length ?? 0) > 0 || system.hlsSignaling.length > 0
+    if (hls && pairHlsSignaling(system, cpix, masterPlaylist(request, asked))) note('HLSSignalingData for media and master')
     if (sortChildren(system.element, DRM_SYSTEM_ORDER)) note('DRMSystem children in schema order')
   }
   for (const stray of childElements(reply.root, SPEKE_NS)) { removeChild(reply.root, stray); note('SPEKE v1 items removed') }
@@ -90,8 +92,8 @@ function safeExtract (text: string): string | undefined {
 }
 
 /** What the caller calls the master playlist: its own word, else CPIX 2.4's multiVariant or earlier versions' master. */
-function masterPlaylist (request: CpixDocument, asked: DrmSystem): string {
-  const named = asked.hlsSignaling.find(h => h.playlist === 'master' || h.playlist === 'multiVariant')?.playlist
+function masterPlaylist (request: CpixDocument, asked: DrmSystem | undefined): string {
+  const named = asked?.hlsSignaling.find(h => h.playlist === 'master' || h.playlist === 'multiVariant')?.playlist
   return named ?? (request.version === '2.4' ? 'multiVariant' : 'master')
 }
 

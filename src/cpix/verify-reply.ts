@@ -43,6 +43,8 @@ export function verifyReply (request: CpixDocument, reply: CpixDocument): Verifi
     if (!replyKeys.has(rule.kid)) throw problem(`ContentKeyUsageRule refers to kid ${rule.kid}, which has no ContentKey`)
   }
 
+  checkPeriods(request, reply)
+
   for (const asked of request.drmSystems) {
     const kid = kidMap.get(asked.kid) ?? (kidMap.size === 1 ? [...kidMap.values()][0] : asked.kid)
     const answer = reply.drmSystems.find(s => s.kid === kid && sameSystem(s.systemId, asked.systemId))
@@ -71,6 +73,24 @@ function mapKids (request: CpixDocument, reply: CpixDocument): Map<string, strin
   }
   requestKids.forEach((k, i) => map.set(k, replyKids[i]))
   return map
+}
+
+/** A period the reply echoes under the request's id must be the requested one: its keys and signalling were made for it. */
+function checkPeriods (request: CpixDocument, reply: CpixDocument): void {
+  for (const asked of request.periods) {
+    const answered = asked.id === undefined ? undefined : reply.periods.find(p => p.id === asked.id)
+    if (answered === undefined) continue
+    if (asked.index !== undefined && answered.index !== undefined && Number(asked.index) !== Number(answered.index)) {
+      throw problem(`ContentKeyPeriod ${asked.id ?? ''} has index ${answered.index}, the request asked for ${asked.index}`)
+    }
+    for (const edge of ['start', 'end'] as const) {
+      const want = asked[edge]
+      const got = answered[edge]
+      if (want !== undefined && got !== undefined && want !== got && Date.parse(want) !== Date.parse(got)) {
+        throw problem(`ContentKeyPeriod ${asked.id ?? ''} has ${edge} ${got}, the request asked for ${want}`)
+      }
+    }
+  }
 }
 
 function checkKey (key: ContentKey): Buffer {

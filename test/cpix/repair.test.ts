@@ -274,6 +274,17 @@ t.test('HLSSignalingData: CPIX 2.4 callers get the master playlist by their name
   t.same(named.doc.drmSystems.map(s => s.hlsSignaling.map(h => h.playlist)), [['media', 'multiVariant'], ['media', 'multiVariant']], 'CPIX 2.4 without a name in the request: multiVariant')
 })
 
+t.test('HLSSignalingData the KMS sent unasked, for one playlist, is paired too', async t => {
+  const correct = await answer(REQUEST)
+  const dashOnly = REQUEST.replace(/<cpix:HLSSignalingData playlist="(media|master)"\/>/g, '')
+  const lone = correct.replace(/<cpix:HLSSignalingData playlist="master">[^<]*<\/cpix:HLSSignalingData>/g, '').replace(/ playlist="media"/g, '')
+  const r = repair(dashOnly, lone)
+  t.ok(r.before.includes(`DRMSystem ${WIDEVINE} (kid ${VIDEO}): HLSSignalingData must be given once for media and once for master`))
+  t.same(r.result.repairs, ['HLSSignalingData for media and master'])
+  t.equal(r.xml, writeXml(parseCpix(correct).root), 'the pairs a correct key server writes')
+  assertSettled(t, dashOnly, r)
+})
+
 t.test('DRMSystem children and the top-level lists are put in schema order', async t => {
   const correct = await answer(REQUEST)
   const psshLast = editSystem(correct, AUDIO, PLAYREADY, b => {

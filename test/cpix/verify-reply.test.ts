@@ -136,6 +136,20 @@ t.test('explicitIV, when present, is 16 bytes of base64; PallyCon\'s constant IV
   t.equal(verdict(REQUEST, reply.replace(iv, '!!')), `KMS reply: explicitIV for kid ${VIDEO} is not 16 bytes of base64`)
 })
 
+t.test('a key period the reply echoes is the requested one: same index, same start and end', async t => {
+  const periodic = REQUEST.replace('<cpix:ContentKeyUsageRuleList>', '<cpix:ContentKeyPeriodList><cpix:ContentKeyPeriod id="p128" index="128"/></cpix:ContentKeyPeriodList><cpix:ContentKeyUsageRuleList>')
+    .replace(/<cpix:(Video|Audio)Filter\/>/g, '<cpix:KeyPeriodFilter periodId="p128"/><cpix:$1Filter/>')
+  const reply = await answer(periodic)
+  t.match(reply, /<cpix:ContentKeyPeriod id="p128" index="128"\/>/)
+  t.equal(verdict(periodic, reply), 'accepted')
+  t.equal(verdict(periodic, reply.replace('index="128"', 'index="129"')), 'KMS reply: ContentKeyPeriod p128 has index 129, the request asked for 128')
+  t.equal(verdict(periodic, reply.replace(/<cpix:ContentKeyPeriodList>[\s\S]*?<\/cpix:ContentKeyPeriodList>/, '')), 'accepted', 'a reply without the list is left to SPEKE v2 repair, which echoes it')
+  const timed = periodic.replace('index="128"', 'start="2026-01-01T00:00:00Z" end="2026-01-01T00:05:00Z"')
+  const timedReply = reply.replace('index="128"', 'start="2026-01-01T00:00:00+00:00" end="2026-01-01T00:05:00Z"')
+  t.equal(verdict(timed, timedReply), 'accepted', 'the same instant, written another way')
+  t.equal(verdict(timed, timedReply.replace('T00:05:00Z', 'T00:10:00Z')), 'KMS reply: ContentKeyPeriod p128 has end 2026-01-01T00:10:00Z, the request asked for 2026-01-01T00:05:00Z')
+})
+
 t.test('every DRMSystem and usage rule of the reply refers to one of its ContentKeys', async t => {
   const reply = await answer(REQUEST)
   const stranger = '99999999-8888-4777-8666-555555555555'

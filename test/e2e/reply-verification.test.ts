@@ -386,6 +386,18 @@ t.test('SPEKE v2: every PallyCon-shaped reply is repaired into one that passes t
   }
 })
 
+t.test('SPEKE v2: HLS signalling the caller did not ask for, for one playlist only, is completed rather than refused', async t => {
+  const { proxy, kms } = await setup(t)
+  const dashOnly = Buffer.from(V2_CENC.body.toString('utf8').replace(/<cpix:HLSSignalingData[^>]*>\s*<\/cpix:HLSSignalingData>/g, ''))
+  t.notMatch(dashOnly.toString(), /HLSSignalingData/, 'the request asks for no HLS signalling')
+  const served = hlsForOnePlaylist(pallyconShape(await realReply('speke', V2_CENC.body, '2.0')), 'media')
+  t.match(served, /<cpix:HLSSignalingData>/, 'the KMS sends one HLSSignalingData without @playlist anyway')
+  const res = await ask(proxy, kms, { kind: 'speke-v2', version: '2.0' }, dashOnly, xmlReply(served))
+  assertSpekeV2Reply(t, dashOnly, served, res, '2.0', 'unasked HLS')
+  const reply = parseCpix(res.text)
+  t.ok(reply.drmSystems.length > 0 && reply.drmSystems.every(s => s.hlsSignaling.map(h => h.playlist).join() === 'media,master'), 'each DRMSystem has media and master')
+})
+
 t.test('SPEKE v2: system ids come back in the caller\'s case, whichever case the KMS used', async t => {
   const { proxy, kms } = await setup(t)
   const upperRequest = Buffer.from(upperCaseSystemIds(V2_CENC.body.toString('utf8')))
@@ -451,6 +463,13 @@ t.test('SPEKE v2: every broken reply gives the documented error and no key', asy
       t.equal(res.headers['x-speke-user-agent'], USER_AGENT, `v2 ${shape}: ${broken.name} → X-Speke-User-Agent on the error`)
     }
   }
+  // Keys made for another key period are not relabelled by echoing the request's period list: 502.
+  const shaped = pallyconShape(await realReply('pallycon-v2', V2_CENC.body))
+  const otherPeriod = shaped.replace(/(<cpix:ContentKeyPeriod id="[^"]+" index=")0"/, '$11"')
+  t.not(otherPeriod, shaped)
+  const period = await ask(proxy, kms, caller, V2_CENC.body, xmlReply(otherPeriod))
+  assertRefused(t, period, { name: 'another key period', serve: xmlReply, status: 502, message: /^KMS reply: ContentKeyPeriod keyPeriod_\S+ has index 1, the request asked for 0$/ }, plainValues(shaped), 'v2')
+
   // A ContentProtectionData fragment whose pssh is not the PSSH is not guessed at: 502.
   const correct = await realReply('speke', V2_CENC.body, '2.0')
   const firstCpd = /<cpix:ContentProtectionData>([^<]+)</.exec(correct)?.[1] ?? ''
