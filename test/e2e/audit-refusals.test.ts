@@ -14,6 +14,17 @@ function records (dir: string): Array<Record<string, unknown>> {
   return readdirSync(dir).filter(f => f.endsWith('.jsonl')).flatMap(f => readFileSync(join(dir, f), 'utf8').trim().split('\n').filter(Boolean).map(l => JSON.parse(l) as Record<string, unknown>))
 }
 
+/** Polls /readyz until it answers 200 or the time is up; returns the last status. */
+async function readyStatusWithin (url: string, ms: number): Promise<number> {
+  const until = Date.now() + ms
+  for (;;) {
+    const res = await request(`${url}/readyz`)
+    await res.body.text()
+    if (res.statusCode === 200 || Date.now() > until) return res.statusCode
+    await new Promise(resolve => setTimeout(resolve, 150))
+  }
+}
+
 t.test('413, 429 and Anevia path errors each leave one audit record', async t => {
   const dataDir = t.testdir()
   const proxy = await startProxy({ DATA_DIR: dataDir, BODY_LIMIT: '2048', RATE_LIMIT_PER_MINUTE: '2' })
@@ -49,13 +60,7 @@ t.test('readiness: 503 when the only sink cannot create its directory, ready aga
   const heartbeat = await request(`${proxy.url}/cpix/getKey/heartbeat`)
   t.equal(await heartbeat.body.text(), 'SUCCESS', 'the heartbeat still answers')
   execFileSync('rm', [blocker])
-  let ready = 0
-  for (let i = 0; i < 40 && ready !== 200; i++) {
-    const res = await request(`${proxy.url}/readyz`)
-    ready = res.statusCode
-    await res.body.text()
-    if (ready !== 200) await new Promise(resolve => setTimeout(resolve, 150))
-  }
+  const ready = await readyStatusWithin(proxy.url, 6000)
   t.equal(ready, 200, 'ready again without any key request')
 })
 
@@ -75,13 +80,7 @@ t.test('readiness: 503 when the only sink cannot write, ready again by itself on
   t.equal(refused.statusCode, 503)
   t.notMatch(await refused.body.text(), /PlainValue/)
   execFileSync('chattr', ['-i', auditDir])
-  let ready = 0
-  for (let i = 0; i < 40 && ready !== 200; i++) {
-    const res = await request(`${proxy.url}/readyz`)
-    ready = res.statusCode
-    await res.body.text()
-    if (ready !== 200) await new Promise(resolve => setTimeout(resolve, 150))
-  }
+  const ready = await readyStatusWithin(proxy.url, 6000)
   t.equal(ready, 200, 'the readiness probe found the sink writable again without any key request')
   const served = await request(`${proxy.url}/cpix/getKey?enc-token=${DEMO_TOKEN}`, { method: 'POST', headers: { 'content-type': 'application/xml' }, body: V1_REQUEST })
   t.equal(served.statusCode, 200)
