@@ -64,7 +64,7 @@ export function fillResponse (doc: CpixDocument, options: FillOptions): string {
     const signalling = buildSignalling({ systemId: system.systemId, kid: material.kid, key: material.key, iv: material.iv, scheme, contentId, periodIndex, trackType }, { ...options, pallyconStyle: pallycon })
     system.element.attrs.kid = material.kid
     if (pallycon) addPallyConChildren(system, signalling, cpix, doc.root)
-    writeDrmSystem(system, signalling, options.dialect)
+    writeDrmSystem(system, signalling, options.dialect, doc.version)
     sortChildren(system.element, DRM_SYSTEM_ORDER)
   }
 
@@ -115,7 +115,7 @@ export function ivOf (key: ContentKey, material: KeyMaterial): Buffer {
 
 const b64 = (text: string | Buffer): string => Buffer.from(text).toString('base64')
 
-function writeDrmSystem (system: DrmSystem, s: Signalling, dialect: Dialect): void {
+function writeDrmSystem (system: DrmSystem, s: Signalling, dialect: Dialect, version: string | undefined): void {
   const el = system.element
   const v2 = isSpekeV2(dialect)
   const fill = (local: string, value: string | undefined): void => {
@@ -128,7 +128,7 @@ function writeDrmSystem (system: DrmSystem, s: Signalling, dialect: Dialect): vo
   fill('ContentProtectionData', contentProtectionValue(system, s, dialect))
   fill('URIExtXKey', v2 || s.keyUri === undefined ? undefined : b64(s.keyUri))
   fill('SmoothStreamingProtectionHeaderData', s.playReadyObject?.toString('base64'))
-  fillHls(el, s, v2)
+  fillHls(el, s, dialect, version)
   for (const child of childElements(el, SPEKE_NS)) {
     const value = v2 ? undefined : spekeValue(child.local, s)
     if (value === undefined) removeChild(el, child)
@@ -144,7 +144,8 @@ function contentProtectionValue (system: DrmSystem, s: Signalling, dialect: Dial
   return b64(s.contentProtectionData)
 }
 
-function fillHls (el: XmlElement, s: Signalling, v2: boolean): void {
+function fillHls (el: XmlElement, s: Signalling, dialect: Dialect, version: string | undefined): void {
+  const v2 = isSpekeV2(dialect)
   const existing = childElements(el, CPIX_NS, 'HLSSignalingData')
   if (existing.length === 0) return
   if (s.hls === undefined) {
@@ -160,7 +161,9 @@ function fillHls (el: XmlElement, s: Signalling, v2: boolean): void {
     const has = (p: string): boolean => existing.some(c => (c.attrs.playlist ?? 'media') === p || (p === 'master' && c.attrs.playlist === 'multiVariant'))
     for (const playlist of ['media', 'master'] as const) {
       if (has(playlist)) continue
-      const twin = makeElement(existing[0].name, CPIX_NS, { playlist }, [{ kind: 'text', text: b64(s.hls[playlist]) }])
+      // CPIX 2.4 renamed the master playlist multiVariant.
+      const name = playlist === 'master' && version === '2.4' ? 'multiVariant' : playlist
+      const twin = makeElement(existing[0].name, CPIX_NS, { playlist: name }, [{ kind: 'text', text: b64(s.hls[playlist]) }])
       el.children.splice(el.children.indexOf(existing[existing.length - 1]) + 1, 0, twin)
     }
   }

@@ -180,3 +180,12 @@ t.test('requests the provider cannot answer get a 4xx with the reason', async t 
   t.equal(encrypted.status, 422)
   t.match(encrypted.xml, /in the clear only/)
 })
+
+t.test('SPEKE v2: a request asking HLS signalling for one playlist gets both; CPIX 2.4 names the second multiVariant', async t => {
+  const base = sharedFixture('aws-speke-v2/aws-doc-v2-kid-override-request-widevine-cbcs-live.xml').toString().replace(/\s*<cpix:HLSSignalingData playlist="master"><\/cpix:HLSSignalingData>/, '')
+  const v20 = parse((await ask(provider, { route: 'speke', spekeVersion: '2.0', body: Buffer.from(base) })).xml)
+  t.same(v20.drmSystems[0].hlsSignaling.map(h => h.playlist), ['media', 'master'])
+  const v21 = parse((await ask(provider, { route: 'speke', spekeVersion: '2.1', body: Buffer.from(base.replace('version="2.3"', 'version="2.4"')) })).xml)
+  t.same(v21.drmSystems[0].hlsSignaling.map(h => h.playlist), ['media', 'multiVariant'])
+  t.match(decodeBase64(v21.drmSystems[0].hlsSignaling[1].value)?.toString(), /^#EXT-X-SESSION-KEY:/)
+})
