@@ -1,0 +1,59 @@
+// `npm start` as a newcomer runs it: the embedded provider behind the real routes answers SPEKE v1 and v2 clients completely and deterministically.
+
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { request } from 'undici'
+import { decodeXmlBytes } from '../../src/cpix/decode.js'
+import { parseCpix } from '../../src/cpix/parse.js'
+import { spekeV2Problems } from '../../src/cpix/speke-v2-conformance.js'
+import { verifyReply } from '../../src/cpix/verify-reply.js'
+import { DEMO_TOKEN, PROJECT_ROOT, sharedFixture } from '../helpers/fixtures.js'
+import { startProxy } from '../helpers/proxy.js'
+
+const suiteDir = join(PROJECT_ROOT, 'test', 'fixtures', 'aws-suite')
+
+async function post (url: string, body: Buffer, headers: Record<string, string>): Promise<{ status: number, headers: Record<string, string | string[] | undefined>, body: Buffer }> {
+  const res = await request(url, { method: 'POST', headers: { 'content-type': 'application/xml', ...headers }, body })
+  return { status: res.statusCode, headers: res.headers, body: Buffer.from(await res.body.arrayBuffer()) }
+}
+
+t.test('SPEKE v2 presets over HTTP: 200, headers, and replies MediaPackage accepts', async t => {
+  const proxy = await startProxy({ AUDIT: 'off' })
+  t.teardown(() => proxy.close())
+  const cases = (JSON.parse(readFileSync(join(suiteDir, 'cases.json'), 'utf8')) as Array<{ file: string, expect: string, spekeVersion: string }>).filter(c => c.expect === 'accept')
+  for (const c of cases) {
+    const body = readFileSync(join(suiteDir, c.file))
+    const res = await post(`${proxy.url}/cpix/getKey?enc-token=${DEMO_TOKEN}`, body, { 'x-speke-version': c.spekeVersion })
+    t.equal(res.status, 200, c.file)
+    t.equal(res.headers['x-speke-version'], c.spekeVersion, `${c.file}: X-Speke-Version echoed`)
+    t.equal(res.headers['x-speke-user-agent'], 'speke-proxy/0.1.0', `${c.file}: X-Speke-User-Agent`)
+    const request = parseCpix(decodeXmlBytes(body))
+    const reply = parseCpix(decodeXmlBytes(res.body))
+    t.same(spekeV2Problems(request, reply, verifyReply(request, reply).kidMap), [], `${c.file}: SPEKE v2 response checks`)
+  }
+})
+
+t.test('SPEKE v1 live and VOD over HTTP; the same request twice gives the same keys, also after a restart', async t => {
+  const dataDir = t.testdir()
+  const first = await startProxy({ AUDIT: 'off', DATA_DIR: dataDir })
+  const keysOf = (b: Buffer): string[] => parseCpix(decodeXmlBytes(b)).contentKeys.map(k => `${k.kid}=${k.plainValue ?? ''}/${k.explicitIV ?? ''}`)
+  const live = sharedFixture('aws-speke-v1/aws-doc-v1-live-request-aes128-sampleaes-widevine-playready.xml')
+  const vod = sharedFixture('aws-speke-v1/aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml')
+  const a = await post(`${first.url}/cpix/getKey?enc-token=${DEMO_TOKEN}`, live, {})
+  const b = await post(`${first.url}/cpix/getKey?enc-token=${DEMO_TOKEN}`, live, {})
+  const v = await post(`${first.url}/cpix/getKey?enc-token=${DEMO_TOKEN}`, vod, {})
+  t.equal(a.status, 200)
+  t.equal(v.status, 200)
+  t.equal(a.headers['speke-user-agent'], 'speke-proxy/0.1.0')
+  t.same(keysOf(a.body), keysOf(b.body), 'AWS\'s suite sends the same request twice and expects identical keys')
+  await first.close()
+  const second = await startProxy({ AUDIT: 'off', DATA_DIR: dataDir })
+  t.teardown(() => second.close())
+  const c = await post(`${second.url}/cpix/getKey?enc-token=${DEMO_TOKEN}`, live, {})
+  t.same(keysOf(c.body), keysOf(a.body), 'the same keys after a restart with the secret kept in DATA_DIR')
+  const other = await startProxy({ AUDIT: 'off', DATA_DIR: t.testdir() })
+  t.teardown(() => other.close())
+  const d = await post(`${other.url}/cpix/getKey?enc-token=${DEMO_TOKEN}`, live, {})
+  t.notSame(keysOf(d.body), keysOf(a.body), 'another DATA_DIR (another generated secret) gives other keys')
+})
