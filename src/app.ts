@@ -49,6 +49,13 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     trustProxy: config.trustProxy,
+    // HEAD would run a key request without showing it; key routes are POST/GET only.
+    exposeHeadRoutes: false,
+    // A URL the router cannot decode may hold a token: answer without echoing it.
+    frameworkErrors: (error, _request, reply) => {
+      const raw = reply as unknown as { code: (status: number) => { type: (t: string) => { send: (body: string) => void } } }
+      raw.code(400).type('text/plain; charset=utf-8').send(error.code === 'FST_ERR_BAD_URL' ? 'Malformed URL: check the percent-encoding of the enc-token and path' : 'Bad request')
+    },
     loggerInstance: deps.logger,
     ...(config.tls === undefined ? {} : { https: readTlsFiles(config.tls) })
   }) as unknown as FastifyInstance
@@ -63,7 +70,11 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     tenants: deps.tenants,
     kmsTimeoutMs: config.kmsTimeoutMs,
     userAgent: USER_AGENT,
-    checkReply: deps.checkReply
+    checkReply: deps.checkReply,
+    onInternalError: (err) => {
+      const e = err instanceof Error ? err : new Error(String(err))
+      deps.logger.error({ err: { type: e.name, message: redactUrl(e.message), stack: e.stack } }, 'internal error in a key request')
+    }
   }
   const keyRoutes: KeyRouteOptions = { pipeline, audit: deps.audit, observe: deps.observe }
   app.setErrorHandler((error: FastifyError, request, reply) => {
@@ -79,7 +90,8 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     return reply.code(status).type('text/plain; charset=utf-8').send(status === 500 ? 'Internal error in speke-proxy' : error.message)
   })
   app.setNotFoundHandler((request, reply) => {
-    return reply.code(404).type('text/plain; charset=utf-8').send(`No route for ${request.method} ${redactUrl(request.url).split('?')[0]}`)
+    // The path is not echoed: a mistyped key URL still holds the enc-token.
+    return reply.code(404).type('text/plain; charset=utf-8').send(`No route for ${request.method} to this path: the key URLs are /cpix/getKey, /v1|v2/cpix/pallycon/getKey/{token}, /cpix/anevia/{dash|hls}/{token}/{cid} and /v2/keys (see /openapi.yaml)`)
   })
 
   // While draining for shutdown, every response tells keep-alive clients to go, so no idle socket holds close() open.

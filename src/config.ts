@@ -48,7 +48,30 @@ export class ConfigError extends Error {}
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
+/** API Gateway gives up after 29 s: the KMS deadline and the audit write together must leave time to answer. */
+const MAX_REQUEST_BUDGET_MS = 28_000
+
 export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
+  const config = readConfig(env)
+  if (config.audit.enabled && config.kmsTimeoutMs + config.audit.writeTimeoutMs > MAX_REQUEST_BUDGET_MS) {
+    throw new ConfigError(`KMS_TIMEOUT_MS (${config.kmsTimeoutMs}) + AUDIT_WRITE_TIMEOUT_MS (${config.audit.writeTimeoutMs}) must stay under ${MAX_REQUEST_BUDGET_MS} ms, inside API Gateway's 29 s`)
+  }
+  secret(env, 'LOCAL_KMS_SECRET')
+  secret(env, 'AUDIT_HMAC_KEY')
+  const schema = config.audit.databaseSchema
+  if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new ConfigError(`AUDIT_DATABASE_SCHEMA must be a lower-case SQL identifier, got "${schema}"`)
+  return config
+}
+
+/** A base64 secret of at least 32 bytes, when set; the message never shows the value. */
+function secret (env: NodeJS.ProcessEnv, name: string): void {
+  const raw = text(env, name)
+  if (raw === undefined) return
+  const bytes = /^[A-Za-z0-9+/]+={0,2}$/.test(raw) ? Buffer.from(raw, 'base64') : Buffer.alloc(0)
+  if (bytes.length < 32) throw new ConfigError(`${name} must be base64 of at least 32 bytes (e.g. openssl rand -base64 32)`)
+}
+
+function readConfig (env: NodeJS.ProcessEnv): Config {
   const production = env.NODE_ENV === 'production'
   const dataDir = resolve(text(env, 'DATA_DIR') ?? './data')
   const auditDir = text(env, 'AUDIT_DIR')

@@ -36,13 +36,19 @@ export function createMetrics (knownTenants: string[]): Metrics {
   return {
     registry,
     observe (record, seconds) {
-      requests.inc({ route: record.route, tenant: tenantLabel(record.tenant), speke_version: record.spekeVersion ?? (record.dialect === 'speke-v1' ? '1.0' : 'none'), outcome: record.outcome, status: String(record.status) })
+      requests.inc({ route: record.route, tenant: tenantLabel(record.tenant), speke_version: spekeVersionLabel(record), outcome: record.outcome, status: String(record.status) })
       duration.observe({ route: record.route }, seconds.total)
       if (record.upstreamMs !== undefined) kms.observe({ route: record.route }, record.upstreamMs / 1000)
       if (seconds.audit !== undefined) audit.observe(seconds.audit)
       if (record.outcome === 'upstream_error') upstreamErrors.inc({ kind: errorKind(record) })
     }
   }
+}
+
+/** Only known versions become labels: the header is caller input. */
+function spekeVersionLabel (record: KeyRequestRecord): string {
+  if (record.spekeVersion === undefined) return record.route === 'speke' ? '1.0' : 'none'
+  return ['2.0', '2.1'].includes(record.spekeVersion.trim()) ? record.spekeVersion.trim() : 'invalid'
 }
 
 function errorKind (record: KeyRequestRecord): string {

@@ -58,7 +58,7 @@ export function readJsonKeyRequest (body: unknown): JsonKeyRequest {
   if (typeof b.content_id !== 'string' || b.content_id.trim() === '') throw unprocessable('content_id is required (a string of at most 200 characters)', 'BAD_JSON_REQUEST')
   const drmTypes = stringList(b.drm_types, 'drm_types', ['widevine', 'playready'])
   for (const t of drmTypes) {
-    if (DRM_TYPES[t] === undefined) throw unprocessable(`drm_types: unknown DRM type "${t}"; use ${Object.keys(DRM_TYPES).join(', ')}`, 'BAD_JSON_REQUEST')
+    if (!Object.hasOwn(DRM_TYPES, t)) throw unprocessable(`drm_types: unknown DRM type "${t}"; use ${Object.keys(DRM_TYPES).join(', ')}`, 'BAD_JSON_REQUEST')
   }
   const scheme = b.encryption_scheme ?? 'cenc'
   if (scheme !== 'cenc' && scheme !== 'cbcs') throw unprocessable('encryption_scheme must be cenc or cbcs', 'BAD_JSON_REQUEST')
@@ -67,7 +67,7 @@ export function readJsonKeyRequest (body: unknown): JsonKeyRequest {
   const rotation = b.key_rotation ?? false
   if (typeof rotation !== 'boolean') throw unprocessable('key_rotation must be true or false', 'BAD_JSON_REQUEST')
   const period = b.period_index
-  if (period !== undefined && (typeof period !== 'number' || !Number.isInteger(period) || period < 0)) throw unprocessable('period_index must be a non-negative integer', 'BAD_JSON_REQUEST')
+  if (period !== undefined && (typeof period !== 'number' || !Number.isInteger(period) || period < 0 || period > 0xffffffff)) throw unprocessable('period_index must be an integer from 0 to 4294967295', 'BAD_JSON_REQUEST')
   if (rotation && period === undefined) throw unprocessable('period_index is required when key_rotation is true', 'BAD_JSON_REQUEST')
   return { content_id: b.content_id, drm_types: drmTypes, encryption_scheme: scheme, track_types: trackTypes, key_rotation: rotation, period_index: period }
 }

@@ -155,8 +155,8 @@ function validatePeriods (doc: CpixDocument, dialect: Dialect): void {
       throw isSpekeV2(dialect) ? aws('Malformed encryption contract') : badRequest(`ContentKeyPeriod ${name} has both index and start/end; use one or the other`, 'BAD_PERIOD')
     }
     if (hasStart !== hasEnd) throw badRequest(`ContentKeyPeriod ${name} needs both start and end`, 'BAD_PERIOD')
-    if (hasIndex && !/^\d+$/.test((period.index ?? '').trim())) {
-      throw badRequest(`ContentKeyPeriod ${name} has index "${period.index}"; it must be a non-negative integer`, 'BAD_PERIOD')
+    if (hasIndex && (!/^\d{1,10}$/.test((period.index ?? '').trim()) || Number(period.index) > 0xffffffff)) {
+      throw isSpekeV2(dialect) ? aws('Malformed encryption contract') : badRequest(`ContentKeyPeriod ${name} has index "${period.index}"; it must be an integer from 0 to 4294967295`, 'BAD_PERIOD')
     }
     if (hasStart) {
       const start = Date.parse(period.start ?? '')

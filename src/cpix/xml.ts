@@ -45,13 +45,23 @@ export function parseXml (text: string): XmlElement {
   if (check !== true) {
     throw badRequest(`Malformed XML at line ${check.err.line}, column ${check.err.col}: ${check.err.msg}`, 'MALFORMED_XML')
   }
-  const raw = parser.parse(text) as RawNode[]
-  const roots = raw.map(node => toNode(node, new Map([['xml', XML_NS]]))).filter((n): n is XmlElement => n.kind === 'element')
+  let raw: RawNode[]
+  try {
+    raw = parser.parse(text) as RawNode[]
+  } catch (err) {
+    // fast-xml-parser's own limits (nesting depth, entity expansion) come as plain Errors.
+    throw badRequest(`Malformed XML: ${err instanceof Error ? err.message : 'unreadable'}`, 'MALFORMED_XML')
+  }
+  const roots = raw.map(node => toNode(node, new Map([['xml', XML_NS]]), 0)).filter((n): n is XmlElement => n.kind === 'element')
   if (roots.length !== 1) throw badRequest('Malformed XML: a document needs exactly one root element', 'MALFORMED_XML')
   return roots[0]
 }
 
-function toNode (raw: RawNode, scope: Map<string, string>): XmlNode {
+/** CPIX nests about six levels deep; anything far deeper is an attack on the stack, not a document. */
+export const MAX_DEPTH = 64
+
+function toNode (raw: RawNode, scope: Map<string, string>, depth: number): XmlNode {
+  if (depth > MAX_DEPTH) throw badRequest(`Malformed XML: elements nest deeper than ${MAX_DEPTH} levels`, 'MALFORMED_XML')
   const attrs = (raw[':@'] ?? {}) as Record<string, string>
   const name = Object.keys(raw).find(k => k !== ':@')
   if (name === undefined) return { kind: 'text', text: '' }
@@ -70,7 +80,7 @@ function toNode (raw: RawNode, scope: Map<string, string>): XmlNode {
   const [prefix, local] = splitName(name)
   const ns = inner.get(prefix)
   if (ns === undefined && prefix !== '') throw badRequest(`Malformed XML: namespace prefix "${prefix}" of <${name}> is not declared`, 'MALFORMED_XML')
-  const children = ((raw[name] ?? []) as RawNode[]).map(child => toNode(child, inner))
+  const children = ((raw[name] ?? []) as RawNode[]).map(child => toNode(child, inner, depth + 1))
   return { kind: 'element', name, local, ns: ns ?? '', attrs: decoded, children }
 }
 
@@ -88,12 +98,15 @@ const NAMED_ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quo
 
 export function decodeEntities (text: string): string {
   if (!text.includes('&')) return text
-  return text.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[a-zA-Z]+);/g, (whole, ref: string) => {
-    if (ref.startsWith('#x')) return String.fromCodePoint(parseInt(ref.slice(2), 16))
-    if (ref.startsWith('#')) return String.fromCodePoint(parseInt(ref.slice(1), 10))
-    const named = NAMED_ENTITIES[ref]
-    if (named === undefined) throw badRequest(`Malformed XML: unknown entity ${whole}`, 'MALFORMED_XML')
-    return named
+  return text.replace(/&(#x[0-9a-fA-F]{1,8}|#[0-9]{1,10}|[a-zA-Z]{1,16});/g, (whole, ref: string) => {
+    if (ref.startsWith('#')) {
+      const code = ref.startsWith('#x') ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10)
+      const legal = code === 0x9 || code === 0xa || code === 0xd || (code >= 0x20 && code <= 0xd7ff) || (code >= 0xe000 && code <= 0xfffd) || (code >= 0x10000 && code <= 0x10ffff)
+      if (!legal) throw badRequest(`Malformed XML: ${whole} is not a legal XML character`, 'MALFORMED_XML')
+      return String.fromCodePoint(code)
+    }
+    if (!Object.hasOwn(NAMED_ENTITIES, ref)) throw badRequest(`Malformed XML: unknown entity ${whole}`, 'MALFORMED_XML')
+    return NAMED_ENTITIES[ref]
   })
 }
 

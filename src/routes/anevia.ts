@@ -12,7 +12,7 @@ export async function aneviaRoutes (app: FastifyInstance, opts: KeyRouteOptions)
     const params = request.params as { format: string, '*': string }
     const format = params.format
     if (format !== 'dash' && format !== 'hls') {
-      return await refuseKeyRequest(request, reply, new ProxyError(404, 'UNKNOWN_FORMAT', `Unknown Anevia streaming format "${format}": use dash or hls`), opts)
+      return await refuseKeyRequest(request, reply, new ProxyError(404, 'UNKNOWN_FORMAT', /^[a-z0-9]{1,12}$/i.test(format) ? `Unknown Anevia streaming format "${format}": use dash or hls` : 'Unknown Anevia streaming format: use /cpix/anevia/{dash|hls}/{enc-token}/{content-id}'), opts)
     }
     const rest = params['*']
     const slash = rest.lastIndexOf('/')

@@ -2,7 +2,9 @@
 
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { ProxyError } from '../errors.js'
+import { spekeHeaders } from '../speke/pipeline.js'
 import type { KeyRequestRecord, KeyResponse, PipelineDeps } from '../speke/pipeline.js'
+import { USER_AGENT } from '../version.js'
 
 /** Writes the durable record of a key request; rejects (ProxyError 503) when no audit sink confirmed it. */
 export type AuditHook = (request: FastifyRequest, response: KeyResponse) => Promise<void>
@@ -17,10 +19,12 @@ export async function sendKeyResponse (request: FastifyRequest, reply: FastifyRe
       auditSeconds = (performance.now() - started) / 1000
     } catch (err) {
       const message = err instanceof Error ? err.message : 'audit trail unavailable'
+      request.log.error({ audit: message }, 'audit trail could not record a key request; refusing it')
       final = {
         status: 503,
         headers: { ...response.headers, 'content-type': 'text/plain; charset=utf-8' },
-        body: `Key request refused: ${message}`,
+        // Sink details (paths, database hosts) stay in the log.
+        body: 'Key request refused: audit trail unavailable, so no key can be served (retry later)',
         record: { ...response.record, status: 503, outcome: 'upstream_error', error: message },
         returnedKeys: []
       }
@@ -58,11 +62,14 @@ export type KeyObserver = (record: KeyRequestRecord, seconds: { total: number, a
 
 /** A key request refused before the pipeline (body too large, rate limit, overload, bad path): audited and logged all the same. */
 export async function refuseKeyRequest (request: FastifyRequest, reply: FastifyReply, error: ProxyError, opts: KeyRouteOptions, headers: Record<string, string> = {}): Promise<FastifyReply> {
+  const route = routeOf(request.url)
+  const version = request.headers['x-speke-version']
+  const spekeVersion = Array.isArray(version) ? version[0] : version
   return await sendKeyResponse(request, reply, {
     status: error.status,
-    headers: { 'content-type': 'text/plain; charset=utf-8', ...headers },
+    headers: { 'content-type': 'text/plain; charset=utf-8', ...spekeHeaders(route === 'speke' ? 'speke' : 'anevia', spekeVersion, USER_AGENT), ...headers },
     body: error.message,
-    record: { route: routeOf(request.url), outcome: 'rejected', status: error.status, error: error.message, keysReturned: 0 },
+    record: { route, spekeVersion, outcome: 'rejected', status: error.status, error: error.message, keysReturned: 0 },
     returnedKeys: []
   }, opts)
 }

@@ -26,7 +26,7 @@ export function replyKind (reply: ProviderReply): ReplyKind {
 export function rejectNonCpix (reply: ProviderReply, secrets: string[]): void {
   const kind = replyKind(reply)
   if (kind === 'json') {
-    const message = scrub(jsonMessage(reply.body), secrets)
+    const message = truncate(scrub(jsonMessage(reply.body), secrets))
     const status = jsonErrorStatus(message)
     throw new ProxyError(status, status === 502 ? 'KMS_ERROR' : 'KMS_REFUSED', `KMS error (HTTP ${reply.status}): ${message}`)
   }
@@ -35,6 +35,12 @@ export function rejectNonCpix (reply: ProviderReply, secrets: string[]): void {
   }
   if (reply.status >= 200 && reply.status < 300 && kind !== 'xml') {
     throw new ProxyError(502, 'KMS_NO_CPIX', `KMS returned no CPIX (HTTP ${reply.status}, ${reply.contentType ?? 'no content type'})`)
+  }
+  if (reply.status < 200 || reply.status >= 300) {
+    // Never the KMS's bytes: a proxy-written message with a scrubbed excerpt. 4xx stays the caller's to fix.
+    const excerpt = truncate(scrub(reply.body.toString('utf8'), secrets).replace(/\s+/g, ' ').trim())
+    const status = reply.status >= 400 && reply.status < 500 ? reply.status : 502
+    throw new ProxyError(status, status === 502 ? 'KMS_ERROR' : 'KMS_REFUSED', `KMS refused the request (HTTP ${reply.status})${excerpt === '' ? '' : `: ${excerpt}`}`)
   }
 }
 
@@ -54,26 +60,28 @@ function jsonMessage (body: Buffer): string {
   try {
     parsed = JSON.parse(text)
   } catch {
-    return truncate(text.trim())
+    return text.trim()
   }
   if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
     const record = parsed as Record<string, unknown>
     const message = ['message', 'error_message', 'errorMessage', 'error', 'msg', 'description', 'detail']
       .map(key => record[key]).find(v => typeof v === 'string' && v !== '') as string | undefined
     const code = ['code', 'error_code', 'errorCode', 'status'].map(key => record[key]).find(v => typeof v === 'string' || typeof v === 'number')
-    if (message !== undefined) return truncate(code !== undefined ? `${String(code)} ${message}` : message)
+    if (message !== undefined) return code !== undefined ? `${String(code)} ${message}` : message
   }
-  return truncate(JSON.stringify(parsed))
+  return JSON.stringify(parsed)
 }
 
 function truncate (text: string): string {
   return text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE)}…` : text
 }
 
+/** Replace every spelling of each secret (as is, URL-encoded, JSON-escaped) before anything is cut or quoted. */
 export function scrub (text: string, secrets: string[]): string {
   let out = text
   for (const secret of secrets) {
-    if (secret.length >= 8) out = out.split(secret).join('[redacted]')
+    if (secret.length < 8) continue
+    for (const form of new Set([secret, encodeURIComponent(secret), secret.replace(/\//g, '\\/')])) out = out.split(form).join('[redacted]')
   }
   return out
 }

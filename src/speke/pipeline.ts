@@ -9,6 +9,7 @@ import type { RequestSummary } from '../cpix/summary.js'
 import { validateRequest } from '../cpix/validate.js'
 import type { Dialect } from '../cpix/validate.js'
 import type { KeyProvider, KeyRoute, ProviderReply } from '../kms/provider.js'
+import { decodeEncToken } from '../tenants/enc-token.js'
 import { resolveCaller } from '../tenants/registry.js'
 import type { Caller, TenantRegistry } from '../tenants/registry.js'
 import { checkCpixContentType } from './content-type.js'
@@ -79,6 +80,8 @@ export interface PipelineDeps {
   kmsTimeoutMs: number
   userAgent: string
   checkReply?: ReplyCheck
+  /** Told about errors that are bugs (not ProxyErrors), for the log; the caller only sees a 500. */
+  onInternalError?: (err: unknown) => void
 }
 
 const SPEKE_V2_VERSIONS: Record<string, Dialect> = { '2.0': 'speke-v2.0', '2.1': 'speke-v2.1' }
@@ -102,7 +105,7 @@ export async function handleKeyRequest (deps: PipelineDeps, req: KeyRequest): Pr
     if (req.anevia !== undefined) record.request = { contentId: req.anevia.contentId, kids: [], drmSystems: [], trackTypes: [], keyPeriods: [] }
 
     const reply = await callProvider(deps, req, caller, record)
-    rejectNonCpix(reply, [caller.upstreamToken, req.credential ?? ''])
+    rejectNonCpix(reply, secretsOf(caller, req.credential))
     const checked: CheckedReply = deps.checkReply?.({ request: doc, reply, dialect, route: req.route, anevia: req.anevia }) ?? reply
     record.outcome = checked.status >= 200 && checked.status < 300 ? 'ok' : 'upstream_error'
     record.status = checked.status
@@ -112,18 +115,19 @@ export async function handleKeyRequest (deps: PipelineDeps, req: KeyRequest): Pr
     return {
       returnedKeys,
       status: checked.status,
-      headers: { 'content-type': checked.contentType ?? 'application/xml', ...spekeHeaders(req, deps.userAgent) },
+      headers: { 'content-type': checked.contentType ?? 'application/xml', ...spekeHeaders(req.route, req.spekeVersion, deps.userAgent) },
       body: checked.body,
       record
     }
   } catch (err) {
+    if (!isProxyError(err)) deps.onInternalError?.(err)
     const error = isProxyError(err) ? err : new ProxyError(500, 'INTERNAL', 'Internal error in speke-proxy')
     record.status = error.status
     record.error = error.message
-    if (record.outcome !== 'upstream_error') record.outcome = error.status >= 500 ? 'upstream_error' : 'rejected'
+    if (record.outcome !== 'upstream_error' || !isProxyError(err)) record.outcome = error.status >= 500 && isProxyError(err) ? 'upstream_error' : 'rejected'
     return {
       status: error.status,
-      headers: { 'content-type': 'text/plain; charset=utf-8', ...spekeHeaders(req, deps.userAgent) },
+      headers: { 'content-type': 'text/plain; charset=utf-8', ...spekeHeaders(req.route, req.spekeVersion, deps.userAgent) },
       body: error.message,
       record,
       returnedKeys: []
@@ -161,8 +165,14 @@ async function callProvider (deps: PipelineDeps, req: KeyRequest, caller: Caller
   }
 }
 
-function spekeHeaders (req: KeyRequest, userAgent: string): Record<string, string> {
-  if (req.route !== 'speke') return {}
-  if (req.spekeVersion === undefined) return { 'speke-user-agent': userAgent }
-  return { 'x-speke-version': req.spekeVersion, 'x-speke-user-agent': userAgent }
+/** Every secret the KMS might quote back: both tokens and the access key inside them. */
+function secretsOf (caller: Caller, credential: string | undefined): string[] {
+  const tokens = [caller.upstreamToken, credential ?? '']
+  return [...tokens, ...tokens.map(t => decodeEncToken(t)?.accessKey ?? '')]
+}
+
+export function spekeHeaders (route: KeyRoute | string, spekeVersion: string | undefined, userAgent: string): Record<string, string> {
+  if (route !== 'speke') return {}
+  if (spekeVersion === undefined) return { 'speke-user-agent': userAgent }
+  return { 'x-speke-version': spekeVersion, 'x-speke-user-agent': userAgent }
 }

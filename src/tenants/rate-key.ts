@@ -1,5 +1,6 @@
 // The tenant a request counts against for rate limiting, read from its enc-token position without trusting raw input as a label.
 
+import { createHash } from 'node:crypto'
 import { queryToken } from '../redact.js'
 import { resolveCaller } from './registry.js'
 import type { TenantRegistry } from './registry.js'
@@ -22,9 +23,15 @@ export function tokenInUrl (url: string): string | undefined {
   return undefined
 }
 
+/**
+ * Managed tenants count by tenant id. A pass-through token counts by its own hash: the site id inside it is
+ * unverified, so forging it must neither drain another tenant's budget nor escape the limit.
+ */
 export function rateLimitKey (url: string, ip: string, registry: TenantRegistry): string {
+  const token = tokenInUrl(url)
   try {
-    return `tenant:${resolveCaller(tokenInUrl(url), registry).tenant}`
+    const caller = resolveCaller(token, registry)
+    return caller.managed ? `managed:${caller.tenant}` : `token:${createHash('sha256').update(token ?? '').digest('hex')}`
   } catch {
     return `ip:${ip}`
   }

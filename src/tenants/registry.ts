@@ -89,6 +89,9 @@ export function resolveCaller (presented: string | undefined, registry: TenantRe
   if (presented === undefined || presented.trim() === '') {
     throw new ProxyError(401, 'MISSING_TOKEN', 'Missing enc-token: put your PallyCon KMS token or proxy credential in the URL')
   }
+  if (/[\s\u0000-\u001f\u007f]/.test(presented)) {
+    throw new ProxyError(401, 'BAD_TOKEN', 'The enc-token contains whitespace or control characters: copy it again without them')
+  }
   const digest = hashCredential(presented)
   let match: Tenant | undefined
   for (const tenant of registry.tenants) {
