@@ -125,7 +125,7 @@ function writeDrmSystem (system: DrmSystem, s: Signalling, dialect: Dialect, ver
     }
   }
   fill('PSSH', s.pssh === undefined ? undefined : s.pssh.toString('base64'))
-  fill('ContentProtectionData', contentProtectionValue(system, s, dialect))
+  fill('ContentProtectionData', contentProtectionValue(s, dialect))
   fill('URIExtXKey', v2 || s.keyUri === undefined ? undefined : b64(s.keyUri))
   fill('SmoothStreamingProtectionHeaderData', s.playReadyObject?.toString('base64'))
   fillHls(el, s, dialect, version)
@@ -136,11 +136,10 @@ function writeDrmSystem (system: DrmSystem, s: Signalling, dialect: Dialect, ver
   }
 }
 
-function contentProtectionValue (system: DrmSystem, s: Signalling, dialect: Dialect): string | undefined {
+function contentProtectionValue (s: Signalling, dialect: Dialect): string | undefined {
   if (s.contentProtectionData === undefined || s.pssh === undefined) return undefined
   // PallyCon's shape: the bare pssh payload (Widevine protobuf or PlayReady Object), which its clients read as pssh_payload_only.
   if (dialect === 'pallycon') return (s.playReadyObject ?? s.pssh.subarray(32)).toString('base64')
-  void system
   return b64(s.contentProtectionData)
 }
 

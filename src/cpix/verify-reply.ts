@@ -119,11 +119,10 @@ function checkRequestedChildren (asked: DrmSystem, answer: DrmSystem): void {
 
 function checkSignalling (system: DrmSystem, key: Buffer | undefined): void {
   const where = `DRM system ${system.systemId} for kid ${system.kid}`
-  let boxKids: string[] | undefined
   if (!blank(system.pssh)) {
     const bytes = decodeBase64(system.pssh ?? '')
     if (bytes === undefined) throw problem(`PSSH of ${where} is not base64`)
-    boxKids = checkPssh(bytes, system, key, where)
+    checkPssh(bytes, system, key, where)
   }
   if (!blank(system.contentProtectionData)) {
     const text = decodeBase64(system.contentProtectionData ?? '')?.toString('utf8')
@@ -152,10 +151,9 @@ function checkSignalling (system: DrmSystem, key: Buffer | undefined): void {
     if (hls.playlist !== undefined && tag !== expected) throw problem(`HLSSignalingData (${hls.playlist}) of ${where} is #${tag}, expected #${expected}`)
   }
   if (!blank(system.uriExtXKey) && decodeBase64(system.uriExtXKey ?? '') === undefined) throw problem(`URIExtXKey of ${where} is not base64`)
-  void boxKids
 }
 
-function checkPssh (bytes: Buffer, system: DrmSystem, key: Buffer | undefined, where: string): string[] {
+function checkPssh (bytes: Buffer, system: DrmSystem, key: Buffer | undefined, where: string): void {
   let boxes
   try {
     boxes = parsePsshBoxes(bytes)
@@ -190,7 +188,6 @@ function checkPssh (bytes: Buffer, system: DrmSystem, key: Buffer | undefined, w
   if ((id === WIDEVINE || id === PLAYREADY || box.kids.length > 0) && !kids.includes(system.kid)) {
     throw problem(`the PSSH of ${where} does not carry kid ${system.kid} (it carries ${kids.join(', ') || 'no kid'})`)
   }
-  return kids
 }
 
 function blank (value: string | undefined): boolean {

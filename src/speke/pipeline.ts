@@ -13,6 +13,7 @@ import { decodeEncToken } from '../tenants/enc-token.js'
 import { resolveCaller } from '../tenants/registry.js'
 import type { Caller, TenantRegistry } from '../tenants/registry.js'
 import { checkCpixContentType } from './content-type.js'
+import { dialectFor } from './dialect.js'
 import { keysInReply, rejectNonCpix } from './kms-reply.js'
 
 export interface KeyRequest {
@@ -84,14 +85,12 @@ export interface PipelineDeps {
   onInternalError?: (err: unknown) => void
 }
 
-const SPEKE_V2_VERSIONS: Record<string, Dialect> = { '2.0': 'speke-v2.0', '2.1': 'speke-v2.1' }
-
 export async function handleKeyRequest (deps: PipelineDeps, req: KeyRequest): Promise<KeyResponse> {
   const record: KeyRequestRecord = { route: req.label ?? req.route, outcome: 'rejected', status: 500, keysReturned: 0, spekeVersion: req.spekeVersion }
   let caller: Caller | undefined
   try {
     if (req.body !== undefined) checkCpixContentType(req.contentType)
-    const dialect = dialectOf(req)
+    const dialect = dialectFor(req.route, req.spekeVersion)
     record.dialect = dialect
     caller = resolveCaller(req.credential, deps.tenants)
     record.tenant = caller.tenant
@@ -133,15 +132,6 @@ export async function handleKeyRequest (deps: PipelineDeps, req: KeyRequest): Pr
       returnedKeys: []
     }
   }
-}
-
-function dialectOf (req: KeyRequest): Dialect | undefined {
-  if (req.route === 'anevia') return undefined
-  if (req.route !== 'speke') return 'pallycon'
-  if (req.spekeVersion === undefined) return 'speke-v1'
-  const dialect = SPEKE_V2_VERSIONS[req.spekeVersion.trim()]
-  if (dialect === undefined) throw badRequest('Unsupported SPEKE version', 'UNSUPPORTED_SPEKE_VERSION')
-  return dialect
 }
 
 async function callProvider (deps: PipelineDeps, req: KeyRequest, caller: Caller, record: KeyRequestRecord): Promise<ProviderReply> {

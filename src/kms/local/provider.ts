@@ -7,9 +7,9 @@ import { fillResponse } from '../../cpix/fill.js'
 import { parseCpix } from '../../cpix/parse.js'
 import { aneviaRequestXml } from '../../cpix/anevia.js'
 import { validateRequest } from '../../cpix/validate.js'
-import type { Dialect } from '../../cpix/validate.js'
 import { decodeEncToken } from '../../tenants/enc-token.js'
 import type { KeyProvider, ProviderRequest } from '../provider.js'
+import { dialectFor } from '../../speke/dialect.js'
 import { deriveKeyAndIv, deriveKid } from './derive.js'
 import { loadOrCreateSecret } from './secret.js'
 
@@ -50,7 +50,7 @@ export function localProvider (settings: LocalProviderSettings): KeyProvider {
 function answer (settings: LocalProviderSettings, request: ProviderRequest): string {
   const tenant = decodeEncToken(request.token)?.siteId
   if (tenant === undefined) throw new ProxyError(401, 'BAD_TOKEN', 'The enc-token is not a PallyCon KMS token (base64 of JSON with site_id and access_key)')
-  const dialect = dialectOf(request)
+  const dialect = dialectFor(request.route, request.spekeVersion)
   const xml = request.anevia !== undefined ? aneviaRequestXml(request.anevia.format, request.anevia.contentId) : decodeXmlBytes(request.body ?? Buffer.alloc(0))
   const doc = parseCpix(xml)
   validateRequest(doc, dialect)
@@ -66,12 +66,4 @@ function answer (settings: LocalProviderSettings, request: ProviderRequest): str
       return { kid: answeredKid, ...deriveKeyAndIv(settings.secret, tenant, contentId, answeredKid, periodIndex) }
     }
   })
-}
-
-function dialectOf (request: ProviderRequest): Dialect {
-  if (request.route !== 'speke') return 'pallycon'
-  if (request.spekeVersion === '2.0') return 'speke-v2.0'
-  if (request.spekeVersion === '2.1') return 'speke-v2.1'
-  if (request.spekeVersion === undefined) return 'speke-v1'
-  throw new ProxyError(400, 'UNSUPPORTED_SPEKE_VERSION', 'Unsupported SPEKE version')
 }
