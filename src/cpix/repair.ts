@@ -72,7 +72,9 @@ function rewriteContentProtectionData (system: DrmSystem, asked: DrmSystem | und
   if (element === undefined && asked?.contentProtectionData === undefined) return false
   const box = decodeBase64(pssh)
   if (box === undefined) return false
-  const wanted = system.systemId.toLowerCase() === PLAYREADY ? playReadyFragment(box, parsePsshBoxes(box)[0].data) : cencPsshFragment(box)
+  // The PlayReady Object is the payload of the PlayReady box (verification already found one in this PSSH).
+  const pro = parsePsshBoxes(box).find(b => b.systemId === PLAYREADY)?.data
+  const wanted = system.systemId.toLowerCase() === PLAYREADY && pro !== undefined ? playReadyFragment(box, pro) : cencPsshFragment(box)
   const current = system.contentProtectionData === undefined ? undefined : decodeBase64(system.contentProtectionData)?.toString('utf8')
   if (current !== undefined && current.trimStart().startsWith('<') && safeExtract(current) === pssh) return false
   if (element === undefined) {

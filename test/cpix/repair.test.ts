@@ -209,6 +209,18 @@ t.test('ContentProtectionData becomes the <cenc:pssh> fragment of the PSSH, with
   assertSettled(t, REQUEST, r)
 })
 
+t.test('a PlayReady PSSH that also holds another box: <mspr:pro> is the PlayReady box\'s Object, not the first box\'s data', async t => {
+  const correct = await answer(REQUEST)
+  const wvBox = Buffer.from(textOf(blockOf(correct, VIDEO, WIDEVINE), 'PSSH'), 'base64')
+  const prPssh = textOf(blockOf(correct, VIDEO, PLAYREADY), 'PSSH')
+  const both = b64(Buffer.concat([wvBox, Buffer.from(prPssh, 'base64')]))
+  const shaped = editSystem(correct, VIDEO, PLAYREADY, b => setText(setText(b, 'PSSH', both), 'ContentProtectionData', psshPayload(prPssh)))
+  const r = repair(REQUEST, shaped)
+  const pr = blockOf(r.xml, VIDEO, PLAYREADY)
+  t.equal(unb64(textOf(pr, 'ContentProtectionData')), cencFragment(both) + proFragment(prPssh), 'the PlayReady Object comes from the PlayReady box')
+  t.same(r.after, [])
+})
+
 t.test('a ContentProtectionData the request asked for is added when missing; one it did not ask for is not', async t => {
   const correct = await answer(REQUEST)
   const missing = editSystem(correct, AUDIO, WIDEVINE, b => remove(b, 'cpix:ContentProtectionData'))
