@@ -64,7 +64,6 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => { done(null, body) })
 
-
   const pipeline: PipelineDeps = {
     provider: deps.provider,
     tenants: deps.tenants,
@@ -86,7 +85,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
       return refuseKeyRequest(request, reply, new ProxyError(413, 'BODY_TOO_LARGE', `Request body is larger than ${config.bodyLimit} bytes (BODY_LIMIT)`), keyRoutes)
     }
     const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500
-    if (status === 500) request.log.error({ err: { type: error.name, code: error.code } }, 'internal error')
+    if (status === 500) request.log.error({ err: error }, 'internal error')
     return reply.code(status).type('text/plain; charset=utf-8').send(status === 500 ? 'Internal error in speke-proxy' : error.message)
   })
   app.setNotFoundHandler((request, reply) => {
