@@ -98,35 +98,8 @@ export async function ensureChainHead (client: ClientBase, schema: string, insta
     [instanceId, GENESIS_HASH])
 }
 
-/** A row of audit_records as node-postgres returns it. */
-export interface AuditRow {
-  id: string
-  time: Date
-  instance_id: string
-  seq: string
-  request_id: string
-  route: string
-  tenant: string | null
-  caller_ip: string | null
-  user_agent: string | null
-  speke_version: string | null
-  content_id: string | null
-  requested_kids: string[]
-  drm_systems: string[]
-  track_types: string[]
-  key_periods: string[]
-  upstream_status: number | null
-  upstream_latency_ms: number | null
-  outcome: string
-  status: number
-  error: string | null
-  returned_kids: string[]
-  key_fingerprints: string[]
-  request_sha256: string | null
-  response_sha256: string | null
-  prev_hash: string
-  hash: string
-}
+/** A row of audit_records as node-postgres returns it: the record's fields, with the driver's types for three of them. */
+export type AuditRow = Omit<AuditRecord, 'time' | 'seq' | 'outcome'> & { time: Date, seq: string, outcome: string }
 
 export const RECORD_COLUMNS = AUDIT_RECORD_FIELDS.map((f) => f === 'time' ? '"time"' : f).join(', ')
 
