@@ -5,7 +5,7 @@ import { connect, createServer, type Socket } from 'node:net'
 import { setTimeout as delay } from 'node:timers/promises'
 import pg from 'pg'
 import { migrateAuditDatabase, openAuditTrail, verifyAuditDatabase, type AuditSettings } from '../../src/audit/index.js'
-import { HMAC_KEY, PG_URL, pgSchema, sampleEvent, sql } from './fixtures/helpers.js'
+import { HMAC_KEY, PG_URL, pgSchema, sampleEvent, silentServer, sql } from './fixtures/helpers.js'
 
 const settings = (schema: string, more: Partial<AuditSettings> = {}): AuditSettings =>
   ({ databaseUrl: PG_URL, databaseSchema: schema, hmacKey: HMAC_KEY, instanceId: 'proxy-a', failOpen: false, writeTimeoutMs: 3000, ...more })
@@ -99,14 +99,7 @@ t.test('an unreachable server (127.0.0.1:1) makes record() reject with 503 withi
 })
 
 t.test('a server that accepts and never answers cannot hold a request past writeTimeoutMs', async (t) => {
-  const sockets = new Set<Socket>()
-  const server = createServer((s) => { sockets.add(s) })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(async () => {
-    for (const s of sockets) s.destroy()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
-  })
-  const port = (server.address() as { port: number }).port
+  const { port, connections } = await silentServer(t)
   const openedAt = Date.now()
   const trail = await openAuditTrail(settings('public', { databaseUrl: `postgres://postgres@127.0.0.1:${port}/test`, writeTimeoutMs: 600 }))
   t.ok(Date.now() - openedAt < 600 + 400, 'opening does not hang either')
@@ -115,7 +108,7 @@ t.test('a server that accepts and never answers cannot hold a request past write
   await t.rejects(trail.record(sampleEvent()), { status: 503, code: 'AUDIT_UNAVAILABLE' })
   const elapsed = Date.now() - started
   t.ok(elapsed >= 550 && elapsed < 600 + 300, `rejected after ${elapsed} ms`)
-  t.ok(sockets.size > 0, 'the sink really was talking to the silent server')
+  t.ok(connections() > 0, 'the sink really was talking to the silent server')
   await trail.close()
 })
 

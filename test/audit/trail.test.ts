@@ -1,11 +1,10 @@
 // Specification of the trail over both sinks: one confirmation is enough, none is a 503 (unless fail-open), bad settings refuse to start.
 
 import t from 'tap'
-import { createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { openAuditTrail, verifyAuditDatabase, verifyAuditFiles, type AuditSettings, type AuditRecord } from '../../src/audit/index.js'
-import { auditLines, HMAC_KEY, PG_URL, pgSchema, sampleEvent, sql, unwritableDir } from './fixtures/helpers.js'
+import { auditLines, HMAC_KEY, PG_URL, pgSchema, sampleEvent, silentServer, sql, unwritableDir } from './fixtures/helpers.js'
 
 const base = (more: Partial<AuditSettings>): AuditSettings =>
   ({ hmacKey: HMAC_KEY, instanceId: 'proxy-a', failOpen: false, writeTimeoutMs: 2000, ...more })
@@ -54,14 +53,7 @@ t.test('one confirming sink is enough: files read-only, PostgreSQL up', async (t
 })
 
 t.test('a hanging sink delays a record by at most writeTimeoutMs, and the other sink carries it', async (t) => {
-  const sockets = new Set<Socket>()
-  const server = createServer((s) => { sockets.add(s) })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(async () => {
-    for (const s of sockets) s.destroy()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
-  })
-  const port = (server.address() as { port: number }).port
+  const { port } = await silentServer(t)
   const dir = join(t.testdir(), 'audit')
   const log = recordingLog()
   const trail = await openAuditTrail(base({ dir, databaseUrl: `postgres://postgres@127.0.0.1:${port}/test`, writeTimeoutMs: 600 }), log)

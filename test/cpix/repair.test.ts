@@ -12,6 +12,7 @@ import type { CpixDocument } from '../../src/cpix/model.js'
 import { localProvider } from '../../src/kms/local/provider.js'
 import type { KeyRoute } from '../../src/kms/provider.js'
 import { DEMO_TOKEN } from '../helpers/fixtures.js'
+import { editSystem } from '../helpers/cpix-edits.js'
 
 const WIDEVINE = 'edef8ba9-79d6-4ace-a3c8-27dcd51d21ed'
 const PLAYREADY = '9a04f079-9840-4286-ab92-e65be0885f95'
@@ -83,16 +84,6 @@ function assertSettled (t: Test, requestXml: string, r: Repaired): void {
 
 // Pure edits of a reply's text (DRMSystems are written on one line each).
 
-function editSystem (xml: string, kid: string, systemId: string, edit: (block: string) => string): string {
-  let found = false
-  const out = xml.replace(/<cpix:DRMSystem\b[^>]*>[\s\S]*?<\/cpix:DRMSystem>/g, block => {
-    if (!block.includes(`kid="${kid}"`) || !block.toLowerCase().includes(`systemid="${systemId}"`)) return block
-    found = true
-    return edit(block)
-  })
-  if (!found) throw new Error(`no DRMSystem ${systemId} for ${kid}`)
-  return out
-}
 function blockOf (xml: string, kid: string, systemId: string): string {
   let found = ''
   editSystem(xml, kid, systemId, block => { found = block; return block })

@@ -7,6 +7,7 @@ import { sameSystem, verifyReply } from '../../src/cpix/verify-reply.js'
 import { localProvider } from '../../src/kms/local/provider.js'
 import type { KeyRoute } from '../../src/kms/provider.js'
 import { DEMO_TOKEN, sharedFixtureText } from '../helpers/fixtures.js'
+import { editSystem } from '../helpers/cpix-edits.js'
 
 const WIDEVINE = 'edef8ba9-79d6-4ace-a3c8-27dcd51d21ed'
 const PLAYREADY = '9a04f079-9840-4286-ab92-e65be0885f95'
@@ -61,17 +62,6 @@ function verdict (requestXml: string, replyXml: string): string {
 
 // Pure edits of a reply's text.
 
-/** Edit the DRMSystem element for (kid, systemId). */
-function editSystem (xml: string, kid: string, systemId: string, edit: (block: string) => string): string {
-  let found = false
-  const out = xml.replace(/<cpix:DRMSystem\b[^>]*>[\s\S]*?<\/cpix:DRMSystem>/g, block => {
-    if (!block.includes(`kid="${kid}"`) || !block.toLowerCase().includes(`systemid="${systemId}"`)) return block
-    found = true
-    return edit(block)
-  })
-  if (!found) throw new Error(`no DRMSystem ${systemId} for ${kid}`)
-  return out
-}
 const textOf = (block: string, local: string): string => new RegExp(`<cpix:${local}(?: [^>]*)?>([^<]*)</cpix:${local}>`).exec(block)?.[1] ?? ''
 const setText = (block: string, local: string, text: string): string => block.replace(new RegExp(`(<cpix:${local}(?: [^>]*)?>)[^<]*(</cpix:${local}>)`), `$1${text}$2`)
 const remove = (block: string, local: string): string => block.replace(new RegExp(`<cpix:${local}(?: [^>]*)?>[^<]*</cpix:${local}>`, 'g'), '')
