@@ -4,7 +4,7 @@ import { ProxyError, isProxyError } from '../errors.js'
 import { aneviaRequestXml } from '../cpix/anevia.js'
 import { decodeXmlBytes } from '../cpix/decode.js'
 import type { CpixDocument } from '../cpix/model.js'
-import { parseCpix } from '../cpix/parse.js'
+import { parseCpix, readCpix } from '../cpix/parse.js'
 import { repairForSpekeV2 } from '../cpix/repair.js'
 import { spekeV2Problems } from '../cpix/speke-v2-conformance.js'
 import { isSpekeV2 } from '../cpix/validate.js'
@@ -22,9 +22,9 @@ export function verifyAndRepair (): ReplyCheck {
     if (dialect === undefined || !isSpekeV2(dialect)) return { ...reply, returnedKeys: verified.keys }
 
     const result = repairForSpekeV2(asked, answer, verified.kidMap)
-    // Repair edits the element tree only: judge the document that goes out, read afresh from the bytes sent.
+    // Repair edits the element tree: judge the document that goes out, its model read again from that tree.
     const body = result.changed ? Buffer.from(writeXml(answer.root), 'utf8') : reply.body
-    const sent = result.changed ? readReply(body) : answer
+    const sent = result.changed ? readCpix(answer.root) : answer
     const problems = spekeV2Problems(asked, sent, verified.kidMap)
     if (problems.length > 0) throw new ProxyError(502, 'KMS_REPLY_NOT_SPEKE_V2', `KMS reply cannot be made SPEKE v2 compliant: ${problems[0]}`)
     return {
