@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
-const FIXTURE = resolve(ROOT, '..', 'shared', 'fixtures', 'aws-speke-v1', 'aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml')
+const FIXTURE = resolve(ROOT, 'test', 'fixtures', 'aws-speke-v1', 'aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml')
 const DEMO_TOKEN = 'eyJhY2Nlc3Nfa2V5IjoiZHNJb2xjN2gxRzhUVW1JMTdiWXd4aFV1TkZvRmNlNzJjeDllTU9rNjJ3YjhWTjJQZGdwV1lISXhTRVg5ZjBIaSIsInNpdGVfaWQiOiJERU1PIn0='
 const PG_URL = process.env.AUDIT_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 

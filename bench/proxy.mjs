@@ -24,7 +24,7 @@ execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-if-needed.mjs')], {
 const { localProvider } = await import(join(ROOT, 'dist', 'kms', 'local', 'provider.js'))
 
 const TOKEN = Buffer.from(JSON.stringify({ site_id: 'BNCH', access_key: 'bench-access-key' })).toString('base64')
-const body = readFileSync(join(ROOT, '..', 'shared', 'fixtures', 'aws-speke-v1', 'aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml'))
+const body = readFileSync(join(ROOT, 'test', 'fixtures', 'aws-speke-v1', 'aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml'))
 const reply = (await localProvider({ secret: Buffer.alloc(32, 3), playReadyLaUrl: 'https://license.example.com/pr', hlsKeyUrlBase: 'https://keys.example.com', widevineProvider: 'bench' })
   .getKeys({ route: 'speke', token: TOKEN, body }, AbortSignal.timeout(5000))).body
 

@@ -14,7 +14,7 @@ import type { Dialect } from '../src/cpix/validate.js'
 import { DRM_TYPES } from '../src/cpix/json-keys.js'
 import { OPENAPI_FILE, openapiRoutes } from '../src/routes/openapi.js'
 import { createServer } from '../src/server.js'
-import { PROJECT_ROOT, SHARED_FIXTURES, capturedBody, sharedFixtureText } from './helpers/fixtures.js'
+import { PROJECT_ROOT, FIXTURES, capturedBody, fixtureText } from './helpers/fixtures.js'
 
 // ---------------------------------------------------------------- the document, loosely typed
 
@@ -68,7 +68,7 @@ function operation (method: string, path: string): Obj {
 }
 
 function fixtureText (file: string): string {
-  return file.endsWith('.http') ? capturedBody(file).toString('utf8') : sharedFixtureText(file)
+  return file.endsWith('.http') ? capturedBody(file).toString('utf8') : fixtureText(file)
 }
 
 /** Every required property present, recursively through properties, items and $refs. Returns the paths of the missing ones. */
@@ -186,7 +186,7 @@ t.test('SPEKE headers and bodies are described', async (t) => {
 })
 
 t.test('SPEKE v2 errors list AWS exact strings from speke-cpix-rules.md §3', async (t) => {
-  const rules = readFileSync(resolve(SHARED_FIXTURES, '..', 'docs', 'speke-cpix-rules.md'), 'utf8')
+  const rules = readFileSync(resolve(FIXTURES, '..', 'docs', 'speke-cpix-rules.md'), 'utf8')
   const section = rules.slice(rules.indexOf('## 3.'), rules.indexOf('## 4.'))
   const awsStrings = [...section.matchAll(/^\|[^|\n]+\| `([^`]+)` \|$/gm)].map(m => m[1])
   t.ok(awsStrings.length >= 10, `found the AWS strings (${awsStrings.length})`)
@@ -379,7 +379,7 @@ t.test('/v2/keys examples are PallyCon Python client output and valid requests',
   for (const [name, example] of replies) {
     const fixture = str(example['x-fixture'])
     t.ok(fixture?.startsWith('pallycon/python-client/'), `${name} comes from the Python client`)
-    if (fixture !== undefined) t.same(example.value, JSON.parse(sharedFixtureText(fixture)), `${name} is ${fixture}`)
+    if (fixture !== undefined) t.same(example.value, JSON.parse(fixtureText(fixture)), `${name} is ${fixture}`)
     const list = obj(example.value).content_key_list
     t.ok(Array.isArray(list) && list.length > 0, `${name} has keys`)
   }

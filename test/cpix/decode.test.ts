@@ -3,7 +3,7 @@
 import t from 'tap'
 import { decodeXmlBytes } from '../../src/cpix/decode.js'
 import { parseCpix } from '../../src/cpix/parse.js'
-import { sharedFixture } from '../helpers/fixtures.js'
+import { fixture } from '../helpers/fixtures.js'
 
 const DOC = '<?xml version="1.0" encoding="UTF-16"?><cpix:CPIX xmlns:cpix="urn:dashif:org:cpix" id="ü-1"/>'
 
@@ -21,7 +21,7 @@ t.test('UTF-16 little-endian and big-endian, with and without a BOM', async t =>
 })
 
 t.test('the DASH-IF UTF-16 test vector decodes and parses', async t => {
-  const doc = parseCpix(decodeXmlBytes(sharedFixture('dashif/EvenMoreComplex.xml')))
+  const doc = parseCpix(decodeXmlBytes(fixture('dashif/EvenMoreComplex.xml')))
   t.ok(doc.contentKeys.length > 0, `${doc.contentKeys.length} content keys read`)
 })
 

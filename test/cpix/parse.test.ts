@@ -2,7 +2,7 @@
 
 import t from 'tap'
 import { parseCpix } from '../../src/cpix/parse.js'
-import { sharedFixtureText } from '../helpers/fixtures.js'
+import { fixtureText } from '../helpers/fixtures.js'
 
 t.test('a default namespace and an unusual prefix read the same as cpix:', async t => {
   const a = parseCpix('<CPIX xmlns="urn:dashif:org:cpix" id="x"><ContentKeyList><ContentKey kid="11111111-1111-1111-1111-111111111111"/></ContentKeyList></CPIX>')
@@ -23,7 +23,7 @@ t.test('a root outside the CPIX namespace is refused', async t => {
 })
 
 t.test('AWS SPEKE v1 request: speke:* before cpix:PSSH, all placeholders read', async t => {
-  const doc = parseCpix(sharedFixtureText('aws-speke-v1/aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml'))
+  const doc = parseCpix(fixtureText('aws-speke-v1/aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml'))
   t.equal(doc.id, 'abc123')
   t.equal(doc.drmSystems.length, 4)
   const playready = doc.drmSystems.find(s => s.systemId === '9a04f079-9840-4286-ab92-e65be0885f95')
@@ -35,7 +35,7 @@ t.test('AWS SPEKE v1 request: speke:* before cpix:PSSH, all placeholders read', 
 })
 
 t.test('PallyCon response: keys, IVs, and lists in PallyCon\'s order', async t => {
-  const doc = parseCpix(sharedFixtureText('pallycon/dash-vod-response.xml'))
+  const doc = parseCpix(fixtureText('pallycon/dash-vod-response.xml'))
   t.equal(doc.contentKeys[0].plainValue, 'SzC1qc1cEpyFU6t/lL7Byw==')
   t.equal(doc.contentKeys[0].explicitIV, 'MDEyMzQ1Njc4OWFiY2RlZg==')
   t.equal(doc.drmSystems[0].systemId, '9A04F079-9840-4286-AB92-E65BE0885F95', 'system id case is preserved')

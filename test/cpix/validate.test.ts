@@ -1,4 +1,4 @@
-// Request validation: every shared fixture gets the verdict its provenance implies, and every AWS suite case its status and string.
+// Request validation: every fixture from a real sender gets the verdict its provenance implies, and every AWS suite case its status and string.
 
 import t from 'tap'
 import { readFileSync } from 'node:fs'
@@ -8,7 +8,7 @@ import { parseCpix } from '../../src/cpix/parse.js'
 import { validateRequest } from '../../src/cpix/validate.js'
 import type { Dialect } from '../../src/cpix/validate.js'
 import { ProxyError } from '../../src/errors.js'
-import { PROJECT_ROOT, capturedBody, sharedFixture } from '../helpers/fixtures.js'
+import { PROJECT_ROOT, capturedBody, fixture } from '../helpers/fixtures.js'
 
 function verdict (bytes: Buffer, dialect: Dialect): ProxyError | undefined {
   try {
@@ -20,21 +20,21 @@ function verdict (bytes: Buffer, dialect: Dialect): ProxyError | undefined {
   }
 }
 
-t.test('shared fixture requests from real senders are accepted', async t => {
+t.test('fixture requests from real senders are accepted', async t => {
   const accepted: Array<[string, Dialect, Buffer]> = [
-    ['AWS SPEKE v1 VOD request', 'speke-v1', sharedFixture('aws-speke-v1/aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml')],
-    ['AWS SPEKE v1 live request', 'speke-v1', sharedFixture('aws-speke-v1/aws-doc-v1-live-request-aes128-sampleaes-widevine-playready.xml')],
-    ['AWS SPEKE v1 KID override request', 'speke-v1', sharedFixture('aws-speke-v1/aws-doc-v1-kid-override-request-widevine.xml')],
-    ['AWS SPEKE v2 KID override request', 'speke-v2.0', sharedFixture('aws-speke-v2/aws-doc-v2-kid-override-request-widevine-cbcs-live.xml')],
-    ['PallyCon DASH VOD request', 'pallycon', sharedFixture('pallycon/dash-vod-request.xml')],
-    ['PallyCon DASH live rotation request', 'pallycon', sharedFixture('pallycon/dash-live-keyrotation-request.xml')],
-    ['PallyCon HLS live FairPlay request', 'pallycon', sharedFixture('pallycon/hls-live-fairplay-request.xml')],
-    ['PallyCon HLS VOD FairPlay + NCG AES-128 request', 'pallycon', sharedFixture('pallycon/hls-vod-fairplay-ncgaes128-request.xml')],
+    ['AWS SPEKE v1 VOD request', 'speke-v1', fixture('aws-speke-v1/aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml')],
+    ['AWS SPEKE v1 live request', 'speke-v1', fixture('aws-speke-v1/aws-doc-v1-live-request-aes128-sampleaes-widevine-playready.xml')],
+    ['AWS SPEKE v1 KID override request', 'speke-v1', fixture('aws-speke-v1/aws-doc-v1-kid-override-request-widevine.xml')],
+    ['AWS SPEKE v2 KID override request', 'speke-v2.0', fixture('aws-speke-v2/aws-doc-v2-kid-override-request-widevine-cbcs-live.xml')],
+    ['PallyCon DASH VOD request', 'pallycon', fixture('pallycon/dash-vod-request.xml')],
+    ['PallyCon DASH live rotation request', 'pallycon', fixture('pallycon/dash-live-keyrotation-request.xml')],
+    ['PallyCon HLS live FairPlay request', 'pallycon', fixture('pallycon/hls-live-fairplay-request.xml')],
+    ['PallyCon HLS VOD FairPlay + NCG AES-128 request', 'pallycon', fixture('pallycon/hls-vod-fairplay-ncgaes128-request.xml')],
     ['Python client: single key WV/PR/FP', 'pallycon', capturedBody('pallycon/python-client/captured-single-key-wv-pr-fp.http')],
     ['Python client: multi-key cbcs', 'pallycon', capturedBody('pallycon/python-client/captured-multi-key-audio-sd-hd-cbcs.http')],
     ['Python client: key rotation', 'pallycon', capturedBody('pallycon/python-client/captured-key-rotation-period128.http')],
     ['Python client: NCG', 'pallycon', capturedBody('pallycon/python-client/captured-ncg-ncghlsaes128.http')],
-    ['OvenMediaEngine request (lower-case ids)', 'pallycon', sharedFixture('other/ovenmediaengine-request.xml')],
+    ['OvenMediaEngine request (lower-case ids)', 'pallycon', fixture('other/ovenmediaengine-request.xml')],
   ]
   for (const [name, dialect, bytes] of accepted) {
     const err = verdict(bytes, dialect)
@@ -43,11 +43,11 @@ t.test('shared fixture requests from real senders are accepted', async t => {
 })
 
 t.test('documents that only look like requests are refused, saying why', async t => {
-  const qencode = verdict(sharedFixture('other/qencode-doverunner-request-template.xml'), 'pallycon')
+  const qencode = verdict(fixture('other/qencode-doverunner-request-template.xml'), 'pallycon')
   t.equal(qencode?.status, 400, 'Qencode\'s template still holds {kid} placeholders')
   t.match(qencode?.message, /ContentKey@kid "\{kid\}" is not a UUID/)
   for (const file of ['KeyRotationMultiKeyMulitPeriod', 'KeyRotationMultiKeySinglePeriod']) {
-    const err = verdict(sharedFixture(`dashif/${file}.xml`), 'speke-v1')
+    const err = verdict(fixture(`dashif/${file}.xml`), 'speke-v1')
     t.equal(err?.status, 400, `DASH-IF ${file}: its explicitIV values are UUID strings`)
     t.match(err?.message, /explicitIV of KID 7ce7f10d-a91b-41b9-b331-7999fd1abf4c is not valid base64/)
   }
@@ -55,7 +55,7 @@ t.test('documents that only look like requests are refused, saying why', async t
 
 t.test('DASH-IF exchange documents are not key requests: they name no content', async t => {
   for (const file of ['ClearContentKeysOnly', 'Complex', 'EncryptedContentKeys', 'EncryptedContentKeysWithMultipleRecipients', 'EvenMoreComplex', 'Invalid_BadContentKeysSignature', 'Invalid_BadDocumentSignature', 'Invalid_WrongMac', 'RecipientsWithoutContentKeys', 'UsageRulesBasedOnLabels', 'EmptyDocument']) {
-    const err = verdict(sharedFixture(`dashif/${file}.xml`), 'speke-v1')
+    const err = verdict(fixture(`dashif/${file}.xml`), 'speke-v1')
     t.equal(err?.status, 400, `${file} is refused`)
     t.match(err?.message, /Missing content id/, `${file}: the message says what is missing`)
   }
@@ -78,7 +78,7 @@ t.test('AWS SPEKE v2 verification suite: every case gets its verdict, with AWS\'
 })
 
 t.test('SPEKE v2 profile strings, one defect at a time', async t => {
-  const base = sharedFixture('aws-speke-v2/aws-doc-v2-kid-override-request-widevine-cbcs-live.xml').toString()
+  const base = fixture('aws-speke-v2/aws-doc-v2-kid-override-request-widevine-cbcs-live.xml').toString()
   const cases: Array<[string, string, string]> = [
     ['no contentId', base.replace('contentId="abc123" ', ''), 'Missing CPIX@contentId'],
     ['no version', base.replace('version="2.3" ', ''), 'Missing CPIX@version'],
@@ -97,7 +97,7 @@ t.test('SPEKE v2 profile strings, one defect at a time', async t => {
 })
 
 t.test('rules that hold for every caller', async t => {
-  const base = sharedFixture('pallycon/dash-vod-request.xml').toString()
+  const base = fixture('pallycon/dash-vod-request.xml').toString()
   const kid = /kid="([^"]+)"/.exec(base)?.[1] ?? ''
   const cases: Array<[string, string, number, RegExp]> = [
     ['kid not a UUID', base.split(kid).join('not-a-uuid'), 400, /ContentKey@kid "not-a-uuid" is not a UUID/],
@@ -115,8 +115,8 @@ t.test('rules that hold for every caller', async t => {
 })
 
 t.test('PallyCon API: single-key requests may pair DRM systems with another kid, and FairPlay with cenc, as PallyCon\'s own docs and client do', async t => {
-  t.equal(verdict(sharedFixture('pallycon/hls-vod-fairplay-ncgaes128-request.xml'), 'pallycon')?.message, undefined)
-  const err = verdict(sharedFixture('pallycon/hls-vod-fairplay-ncgaes128-request.xml'), 'speke-v1')
+  t.equal(verdict(fixture('pallycon/hls-vod-fairplay-ncgaes128-request.xml'), 'pallycon')?.message, undefined)
+  const err = verdict(fixture('pallycon/hls-vod-fairplay-ncgaes128-request.xml'), 'speke-v1')
   t.match(err?.message, /refers to kid 98ee5596-cd3e-a20d-163a-e382420c6eff, which is not a ContentKey@kid/, 'SPEKE callers get no such latitude')
   const fairplayCenc = capturedBody('pallycon/python-client/captured-key-rotation-period128.http').toString()
   t.equal(verdict(Buffer.from(fairplayCenc), 'pallycon')?.message, undefined)

@@ -6,7 +6,7 @@ import { parseCpix } from '../../src/cpix/parse.js'
 import { sameSystem, verifyReply } from '../../src/cpix/verify-reply.js'
 import { localProvider } from '../../src/kms/local/provider.js'
 import type { KeyRoute } from '../../src/kms/provider.js'
-import { DEMO_TOKEN, sharedFixtureText } from '../helpers/fixtures.js'
+import { DEMO_TOKEN, fixtureText } from '../helpers/fixtures.js'
 import { editSystem } from '../helpers/cpix-edits.js'
 
 const WIDEVINE = 'edef8ba9-79d6-4ace-a3c8-27dcd51d21ed'
@@ -257,7 +257,7 @@ t.test('HLSSignalingData is one #EXT-X-KEY (media) or #EXT-X-SESSION-KEY (master
 })
 
 t.test('URIExtXKey, when present, is base64 (SPEKE v1)', async t => {
-  const v1Request = sharedFixtureText('aws-speke-v1/aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml')
+  const v1Request = fixtureText('aws-speke-v1/aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml')
   const reply = await answer(v1Request, 'speke', 'v1')
   t.equal(verdict(v1Request, reply), 'accepted')
   const uri = /<cpix:URIExtXKey>([^<]+)</.exec(reply)?.[1] ?? ''

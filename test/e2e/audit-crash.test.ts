@@ -9,9 +9,9 @@ import { appendFileSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Pool } from 'undici'
 import { verifyAuditFiles, type AuditRecord } from '../../src/audit/index.js'
-import { DEMO_TOKEN, PROJECT_ROOT, sharedFixtureText } from '../helpers/fixtures.js'
+import { DEMO_TOKEN, PROJECT_ROOT, fixtureText } from '../helpers/fixtures.js'
 
-const V1_REQUEST = sharedFixtureText('aws-speke-v1/aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml')
+const V1_REQUEST = fixtureText('aws-speke-v1/aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml')
 const FIXTURE_KID = '98ee5596-cd3e-a20d-163a-e382420c6eff'
 const HMAC_KEY = randomBytes(32)
 const INSTANCE_ID = `crash-${randomBytes(4).toString('hex')}`

@@ -5,10 +5,10 @@ import { execFileSync } from 'node:child_process'
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { request } from 'undici'
-import { DEMO_TOKEN, sharedFixture } from '../helpers/fixtures.js'
+import { DEMO_TOKEN, fixture } from '../helpers/fixtures.js'
 import { startProxy } from '../helpers/proxy.js'
 
-const V1_REQUEST = sharedFixture('aws-speke-v1/aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml')
+const V1_REQUEST = fixture('aws-speke-v1/aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml')
 
 function records (dir: string): Array<Record<string, unknown>> {
   return readdirSync(dir).filter(f => f.endsWith('.jsonl')).flatMap(f => readFileSync(join(dir, f), 'utf8').trim().split('\n').filter(Boolean).map(l => JSON.parse(l) as Record<string, unknown>))

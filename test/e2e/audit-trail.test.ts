@@ -8,11 +8,11 @@ import { join } from 'node:path'
 import { request } from 'undici'
 import { hmacValue, verifyAuditDatabase, verifyAuditFiles, type AuditRecord } from '../../src/audit/index.js'
 import { encodeEncToken } from '../../src/tenants/enc-token.js'
-import { DEMO_ACCESS_KEY, DEMO_TOKEN, PROJECT_ROOT, capturedBody, sharedFixture } from '../helpers/fixtures.js'
+import { DEMO_ACCESS_KEY, DEMO_TOKEN, PROJECT_ROOT, capturedBody, fixture } from '../helpers/fixtures.js'
 import { startProxy, type RunningProxy } from '../helpers/proxy.js'
 import { keySpellings, PG_URL, pgSchema, sql, unwritableDir } from '../audit/fixtures/helpers.js'
 
-const V1_REQUEST = sharedFixture('aws-speke-v1/aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml').toString('utf8')
+const V1_REQUEST = fixture('aws-speke-v1/aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml').toString('utf8')
 const V2_SUITE = join(PROJECT_ROOT, 'test', 'fixtures', 'aws-suite')
 const V2_REQUEST = readFileSync(join(V2_SUITE, 'positive-p-v3-a2-widevine-playready.xml'), 'utf8')
 const V2_REQUEST_B = readFileSync(join(V2_SUITE, 'positive-p-v5-a3-widevine-playready-fairplay.xml'), 'utf8')

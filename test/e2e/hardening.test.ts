@@ -7,11 +7,11 @@ import { createUpstreamHealth } from '../../src/upstream-health.js'
 import type { KeyRequestRecord } from '../../src/speke/pipeline.js'
 import { encodeEncToken } from '../../src/tenants/enc-token.js'
 import { replyWith, startFakeKms } from '../helpers/fake-kms.js'
-import { DEMO_ACCESS_KEY, DEMO_TOKEN, sharedFixture } from '../helpers/fixtures.js'
+import { DEMO_ACCESS_KEY, DEMO_TOKEN, fixture } from '../helpers/fixtures.js'
 import { startProxy } from '../helpers/proxy.js'
 
-const V1_REQUEST = sharedFixture('aws-speke-v1/aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml')
-const V2_REQUEST = sharedFixture('aws-speke-v2/aws-doc-v2-kid-override-request-widevine-cbcs-live.xml')
+const V1_REQUEST = fixture('aws-speke-v1/aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml')
+const V2_REQUEST = fixture('aws-speke-v2/aws-doc-v2-kid-override-request-widevine-cbcs-live.xml')
 const XML = { 'content-type': 'application/xml' }
 
 async function call (url: string, init: Parameters<typeof request>[1] = {}): Promise<{ status: number, headers: Record<string, string | string[] | undefined>, text: string }> {

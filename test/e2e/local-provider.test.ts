@@ -8,7 +8,7 @@ import { decodeXmlBytes } from '../../src/cpix/decode.js'
 import { parseCpix } from '../../src/cpix/parse.js'
 import { spekeV2Problems } from '../../src/cpix/speke-v2-conformance.js'
 import { verifyReply } from '../../src/cpix/verify-reply.js'
-import { DEMO_TOKEN, PROJECT_ROOT, sharedFixture } from '../helpers/fixtures.js'
+import { DEMO_TOKEN, PROJECT_ROOT, fixture } from '../helpers/fixtures.js'
 import { startProxy } from '../helpers/proxy.js'
 
 const suiteDir = join(PROJECT_ROOT, 'test', 'fixtures', 'aws-suite')
@@ -38,8 +38,8 @@ t.test('SPEKE v1 live and VOD over HTTP; the same request twice gives the same k
   const dataDir = t.testdir()
   const first = await startProxy({ AUDIT: 'off', DATA_DIR: dataDir })
   const keysOf = (b: Buffer): string[] => parseCpix(decodeXmlBytes(b)).contentKeys.map(k => `${k.kid}=${k.plainValue ?? ''}/${k.explicitIV ?? ''}`)
-  const live = sharedFixture('aws-speke-v1/aws-doc-v1-live-request-aes128-sampleaes-widevine-playready.xml')
-  const vod = sharedFixture('aws-speke-v1/aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml')
+  const live = fixture('aws-speke-v1/aws-doc-v1-live-request-aes128-sampleaes-widevine-playready.xml')
+  const vod = fixture('aws-speke-v1/aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml')
   const a = await post(`${first.url}/cpix/getKey?enc-token=${DEMO_TOKEN}`, live, {})
   const b = await post(`${first.url}/cpix/getKey?enc-token=${DEMO_TOKEN}`, live, {})
   const v = await post(`${first.url}/cpix/getKey?enc-token=${DEMO_TOKEN}`, vod, {})

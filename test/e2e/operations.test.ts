@@ -7,12 +7,12 @@ import { join } from 'node:path'
 import { connect } from 'node:tls'
 import { Agent, request } from 'undici'
 import { replyWith, startFakeKms } from '../helpers/fake-kms.js'
-import { DEMO_TOKEN, sharedFixture } from '../helpers/fixtures.js'
+import { DEMO_TOKEN, fixture } from '../helpers/fixtures.js'
 import { startChildProxy } from '../helpers/child-proxy.js'
 import { startProxy } from '../helpers/proxy.js'
 import { localProvider } from '../../src/kms/local/provider.js'
 
-const V1_REQUEST = sharedFixture('aws-speke-v1/aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml')
+const V1_REQUEST = fixture('aws-speke-v1/aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml')
 const XML = { 'content-type': 'application/xml' }
 
 t.test('healthz is liveness only; readyz names the provider and turns 503 when the upstream keeps failing', async t => {
@@ -33,7 +33,7 @@ t.test('healthz is liveness only; readyz names the provider and turns 503 when t
   const live = await request(`${proxy.url}/healthz`)
   t.equal(live.statusCode, 200, 'liveness does not depend on the KMS')
   await live.body.text()
-  kms.handle(replyWith(200, 'application/xml', sharedFixture('aws-speke-v1/aws-doc-v1-vod-response-aes128-sampleaes-widevine-playready.xml')))
+  kms.handle(replyWith(200, 'application/xml', fixture('aws-speke-v1/aws-doc-v1-vod-response-aes128-sampleaes-widevine-playready.xml')))
   const ok = await request(`${proxy.url}/cpix/getKey?enc-token=${DEMO_TOKEN}`, { method: 'POST', headers: XML, body: V1_REQUEST })
   await ok.body.text()
   const again = await request(`${proxy.url}/readyz`)

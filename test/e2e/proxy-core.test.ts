@@ -8,14 +8,14 @@ import { request } from 'undici'
 import { encodeEncToken } from '../../src/tenants/enc-token.js'
 import { replyWith, startFakeKms } from '../helpers/fake-kms.js'
 import type { FakeKms } from '../helpers/fake-kms.js'
-import { DEMO_ACCESS_KEY, DEMO_TOKEN, PROJECT_ROOT, capturedBody, sharedFixture } from '../helpers/fixtures.js'
+import { DEMO_ACCESS_KEY, DEMO_TOKEN, PROJECT_ROOT, capturedBody, fixture } from '../helpers/fixtures.js'
 import { startProxy } from '../helpers/proxy.js'
 import type { RunningProxy } from '../helpers/proxy.js'
 
-const V1_REQUEST = sharedFixture('aws-speke-v1/aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml')
-const V1_RESPONSE = sharedFixture('aws-speke-v1/aws-doc-v1-vod-response-aes128-sampleaes-widevine-playready.xml')
-const V2_REQUEST = sharedFixture('aws-speke-v2/aws-doc-v2-kid-override-request-widevine-cbcs-live.xml')
-const V2_RESPONSE = sharedFixture('aws-speke-v2/aws-doc-v2-kid-override-response-widevine-cbcs-live.xml')
+const V1_REQUEST = fixture('aws-speke-v1/aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml')
+const V1_RESPONSE = fixture('aws-speke-v1/aws-doc-v1-vod-response-aes128-sampleaes-widevine-playready.xml')
+const V2_REQUEST = fixture('aws-speke-v2/aws-doc-v2-kid-override-request-widevine-cbcs-live.xml')
+const V2_RESPONSE = fixture('aws-speke-v2/aws-doc-v2-kid-override-response-widevine-cbcs-live.xml')
 const PY_REQUEST = capturedBody('pallycon/python-client/captured-multi-key-audio-sd-hd-cbcs.http')
 const RESPONSE_KEY = '5dGAgwGuUYu4dHeHtNlxJw=='
 

@@ -16,7 +16,7 @@ import { localProvider } from '../../src/kms/local/provider.js'
 import type { KeyRoute } from '../../src/kms/provider.js'
 import { replyWith, startFakeKms } from '../helpers/fake-kms.js'
 import type { FakeKms } from '../helpers/fake-kms.js'
-import { DEMO_TOKEN, PROJECT_ROOT, capturedBody, sharedFixture, sharedFixtureText } from '../helpers/fixtures.js'
+import { DEMO_TOKEN, PROJECT_ROOT, capturedBody, fixture, fixtureText } from '../helpers/fixtures.js'
 import { startProxy } from '../helpers/proxy.js'
 import type { RunningProxy } from '../helpers/proxy.js'
 
@@ -335,7 +335,7 @@ const POSITIVE = (JSON.parse(readFileSync(join(suiteDir, 'cases.json'), 'utf8'))
   .filter(c => c.expect === 'accept')
   .map(c => ({ name: c.file, version: c.spekeVersion, body: readFileSync(join(suiteDir, c.file)) }))
 const SHARED_V2 = ['aws-speke-v2/aws-doc-v2-kid-override-request-widevine-cbcs-live.xml']
-  .map(file => ({ name: file, version: '2.0', body: sharedFixture(file) }))
+  .map(file => ({ name: file, version: '2.0', body: fixture(file) }))
 const V2_REQUESTS = [...POSITIVE, ...SHARED_V2]
 /** Widevine + PlayReady, cenc: the PlayReady header carries a CHECKSUM. */
 const V2_CENC = POSITIVE.find(c => c.name === 'positive-p-v1-a1-widevine-playready.xml') ?? POSITIVE[0]
@@ -511,14 +511,14 @@ const DOCUMENTED = [
 ].map(d => ({
   name: d.response,
   // PallyCon's sample requests say "your-content-id" where their responses say "cpix-test-cid".
-  request: Buffer.from(sharedFixtureText(`pallycon/${d.request}`).replace('id="your-content-id"', 'id="cpix-test-cid"')),
-  response: completeDocumented(sharedFixtureText(`pallycon/${d.response}`))
+  request: Buffer.from(fixtureText(`pallycon/${d.request}`).replace('id="your-content-id"', 'id="cpix-test-cid"')),
+  response: completeDocumented(fixtureText(`pallycon/${d.response}`))
 }))
 
 t.test('PallyCon\'s documented responses, completed, are real: no elision left and every value decodes', async t => {
   for (const d of DOCUMENTED) {
     t.notMatch(d.response, /\.\.\./, `${d.name}: nothing elided`)
-    t.ok(d.response.length > sharedFixtureText(`pallycon/${d.name}`).length, `${d.name}: values filled in`)
+    t.ok(d.response.length > fixtureText(`pallycon/${d.name}`).length, `${d.name}: values filled in`)
     t.doesNotThrow(() => verifyReply(parseCpix(d.request.toString('utf8')), parseCpix(d.response)), `${d.name}: verifies against its request`)
   }
 })
@@ -542,7 +542,7 @@ t.test('PallyCon API and SPEKE v1 callers: PallyCon\'s documented responses come
 
 t.test('Anevia: PallyCon\'s documented Anevia response comes back byte for byte', async t => {
   const { proxy, kms } = await setup(t)
-  const documented = sharedFixtureText('pallycon/anevia-dash-response.xml')
+  const documented = fixtureText('pallycon/anevia-dash-response.xml')
   kms.handle(replyWith(200, 'application/xml', documented))
   const res = await request(`${proxy.url}/cpix/anevia/dash/${DEMO_TOKEN}/test-cid`)
   t.equal(res.statusCode, 200)
@@ -588,7 +588,7 @@ const V1_REQUESTS = [
   'aws-speke-v1/aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml',
   'aws-speke-v1/aws-doc-v1-live-request-aes128-sampleaes-widevine-playready.xml',
   'aws-speke-v1/aws-doc-v1-kid-override-request-widevine.xml'
-].map(file => ({ name: file, body: sharedFixture(file) }))
+].map(file => ({ name: file, body: fixture(file) }))
 
 const PALLYCON_REQUESTS = [
   ...['captured-multi-key-audio-sd-hd-cbcs.http', 'captured-single-key-wv-pr-fp.http', 'captured-key-rotation-period128.http', 'captured-ncg-ncghlsaes128.http']

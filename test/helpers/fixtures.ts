@@ -1,4 +1,4 @@
-// Reads the shared fixtures (../shared/fixtures beside the project) and the project's own test fixtures.
+// Reads the test fixtures under test/fixtures (real documents copied into the repository; see test/fixtures/SOURCES.md).
 
 import { readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
@@ -6,19 +6,19 @@ import { fileURLToPath } from 'node:url'
 
 const here = dirname(fileURLToPath(import.meta.url))
 export const PROJECT_ROOT = resolve(here, '..', '..')
-export const SHARED_FIXTURES = resolve(PROJECT_ROOT, '..', 'shared', 'fixtures')
+export const FIXTURES = join(PROJECT_ROOT, 'test', 'fixtures')
 
-export function sharedFixture (path: string): Buffer {
-  return readFileSync(join(SHARED_FIXTURES, path))
+export function fixture (path: string): Buffer {
+  return readFileSync(join(FIXTURES, path))
 }
 
-export function sharedFixtureText (path: string): string {
-  return sharedFixture(path).toString('utf8')
+export function fixtureText (path: string): string {
+  return fixture(path).toString('utf8')
 }
 
 /** The body of a captured HTTP request file (headers, blank line, body). */
 export function capturedBody (path: string): Buffer {
-  const raw = sharedFixture(path)
+  const raw = fixture(path)
   const sep = raw.indexOf('\r\n\r\n') !== -1 ? raw.indexOf('\r\n\r\n') + 4 : raw.indexOf('\n\n') + 2
   return raw.subarray(sep)
 }

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path'
 import { validateXML } from 'xmllint-wasm'
 import { PROJECT_ROOT } from './fixtures.js'
 
-const XSD_ROOT = resolve(PROJECT_ROOT, '..', 'shared', 'xsd')
+const XSD_ROOT = resolve(PROJECT_ROOT, 'test', 'fixtures', 'xsd')
 const FILES = ['cpix.xsd', 'pskc.xsd', 'xenc-schema.xsd', 'xmldsig-core-schema.xsd']
 
 export function xsdVersionFor (cpixVersion: string | undefined): '2.0' | '2.3' | '2.4' {

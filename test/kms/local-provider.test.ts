@@ -16,7 +16,7 @@ import type { CpixDocument } from '../../src/cpix/model.js'
 import { localProvider } from '../../src/kms/local/provider.js'
 import { loadOrCreateSecret } from '../../src/kms/local/secret.js'
 import type { KeyProvider, ProviderRequest } from '../../src/kms/provider.js'
-import { DEMO_TOKEN, PROJECT_ROOT, capturedBody, sharedFixture } from '../helpers/fixtures.js'
+import { DEMO_TOKEN, PROJECT_ROOT, capturedBody, fixture } from '../helpers/fixtures.js'
 import { xsdErrors } from '../helpers/xsd.js'
 
 const SECRET = Buffer.alloc(32, 7)
@@ -58,7 +58,7 @@ t.test('SPEKE v2: every positive case of AWS\'s suite is answered in full and pa
 
 t.test('SPEKE v1: AWS\'s documented requests get every placeholder filled, v1 items kept, XSD-valid', async t => {
   for (const file of ['aws-speke-v1/aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml', 'aws-speke-v1/aws-doc-v1-live-request-aes128-sampleaes-widevine-playready.xml', 'aws-speke-v1/aws-doc-v1-kid-override-request-widevine.xml']) {
-    const body = sharedFixture(file)
+    const body = fixture(file)
     const { status, xml } = await ask(provider, { route: 'speke', body })
     t.equal(status, 200, `${file}: 200`)
     const request = parse(body)
@@ -138,14 +138,14 @@ t.test('PallyCon API: the KMS assigns kids from content and track type, whatever
 
 t.test('PallyCon API: documented requests, rotation and NCG; python-client requests with no XML errors', async t => {
   const cases: Array<[string, Buffer, ProviderRequest['route'], boolean?]> = [
-    ['dash-vod', sharedFixture('pallycon/dash-vod-request.xml'), 'pallycon-v2'],
-    ['dash-live-keyrotation', sharedFixture('pallycon/dash-live-keyrotation-request.xml'), 'pallycon-v2', true],
-    ['hls-live-fairplay', sharedFixture('pallycon/hls-live-fairplay-request.xml'), 'pallycon-v2', true],
-    ['hls-vod-fairplay-ncgaes128', sharedFixture('pallycon/hls-vod-fairplay-ncgaes128-request.xml'), 'pallycon-v2'],
+    ['dash-vod', fixture('pallycon/dash-vod-request.xml'), 'pallycon-v2'],
+    ['dash-live-keyrotation', fixture('pallycon/dash-live-keyrotation-request.xml'), 'pallycon-v2', true],
+    ['hls-live-fairplay', fixture('pallycon/hls-live-fairplay-request.xml'), 'pallycon-v2', true],
+    ['hls-vod-fairplay-ncgaes128', fixture('pallycon/hls-vod-fairplay-ncgaes128-request.xml'), 'pallycon-v2'],
     ['python single key', capturedBody('pallycon/python-client/captured-single-key-wv-pr-fp.http'), 'pallycon-v2'],
     ['python rotation', capturedBody('pallycon/python-client/captured-key-rotation-period128.http'), 'pallycon-v2', true],
     ['python ncg', capturedBody('pallycon/python-client/captured-ncg-ncghlsaes128.http'), 'pallycon-v1'],
-    ['OvenMediaEngine', sharedFixture('other/ovenmediaengine-request.xml'), 'pallycon-v2']
+    ['OvenMediaEngine', fixture('other/ovenmediaengine-request.xml'), 'pallycon-v2']
   ]
   for (const [name, body, route, keyRotation] of cases) {
     const res = await ask(provider, { route, body, keyRotation })
@@ -176,13 +176,13 @@ t.test('requests the provider cannot answer get a 4xx with the reason', async t 
   const res = await ask(provider, { route: 'speke', spekeVersion: '2.0', body: fairplayCenc })
   t.equal(res.status, 422)
   t.match(res.xml, /non compatible with DRMSystem/)
-  const encrypted = await ask(provider, { route: 'speke', body: Buffer.from(sharedFixture('aws-speke-v1/aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml').toString().replace('<cpix:ContentKeyList>', '<cpix:DeliveryDataList><cpix:DeliveryData><cpix:DeliveryKey/></cpix:DeliveryData></cpix:DeliveryDataList><cpix:ContentKeyList>')) })
+  const encrypted = await ask(provider, { route: 'speke', body: Buffer.from(fixture('aws-speke-v1/aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml').toString().replace('<cpix:ContentKeyList>', '<cpix:DeliveryDataList><cpix:DeliveryData><cpix:DeliveryKey/></cpix:DeliveryData></cpix:DeliveryDataList><cpix:ContentKeyList>')) })
   t.equal(encrypted.status, 422)
   t.match(encrypted.xml, /in the clear only/)
 })
 
 t.test('SPEKE v2: a request asking HLS signalling for one playlist gets both; CPIX 2.4 names the second multiVariant', async t => {
-  const base = sharedFixture('aws-speke-v2/aws-doc-v2-kid-override-request-widevine-cbcs-live.xml').toString().replace(/\s*<cpix:HLSSignalingData playlist="master"><\/cpix:HLSSignalingData>/, '')
+  const base = fixture('aws-speke-v2/aws-doc-v2-kid-override-request-widevine-cbcs-live.xml').toString().replace(/\s*<cpix:HLSSignalingData playlist="master"><\/cpix:HLSSignalingData>/, '')
   const v20 = parse((await ask(provider, { route: 'speke', spekeVersion: '2.0', body: Buffer.from(base) })).xml)
   t.same(v20.drmSystems[0].hlsSignaling.map(h => h.playlist), ['media', 'master'])
   const v21 = parse((await ask(provider, { route: 'speke', spekeVersion: '2.1', body: Buffer.from(base.replace('version="2.3"', 'version="2.4"')) })).xml)
