@@ -5,9 +5,9 @@
 #   docker build -t speke-proxy .
 #   docker run --rm -p 8080:8080 -e KMS_URL=https://kms.pallycon.com speke-proxy
 #
-# The major version of Node is pinned (22 LTS, bookworm slim). For reproducible builds pin the digest too:
-#   docker build --build-arg NODE_IMAGE=node:22-bookworm-slim@sha256:<digest> .
-ARG NODE_IMAGE=node:22-bookworm-slim
+# The major version of Node is pinned (24, the current LTS, bookworm slim; CI tests the suite on Node 24). For reproducible builds pin the digest too:
+#   docker build --build-arg NODE_IMAGE=node:24-bookworm-slim@sha256:<digest> .
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # ---------------------------------------------------------------- build
 FROM ${NODE_IMAGE} AS build

@@ -3,10 +3,10 @@
 // audit off (baseline), the file sink, the PostgreSQL sink, and both; each as a ratio to the baseline of the same round.
 // Not part of `npm test`. See bench/README.md.
 //
-//   node bench/audit.mjs [--duration 10] [--warmup 2] [--connections 32] [--rounds 1] [--no-pg]
+//   node bench/audit.mjs [--duration 10] [--warmup 2] [--connections 32] [--rounds 1] [--database-url URL | --no-pg]
 //
-// Needs: autocannon (devDependency), a built dist/ (built here when stale), PostgreSQL at AUDIT_BENCH_DATABASE_URL
-// (default postgres://postgres@127.0.0.1:5432/test) unless --no-pg.
+// Needs: autocannon (devDependency), a built dist/ (built here when stale). PostgreSQL: --database-url (or
+// AUDIT_BENCH_DATABASE_URL) names a server; without either, an embedded PostgreSQL from npm is started for the run.
 
 import { execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -16,11 +16,11 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
+import { startTestDatabase } from '../scripts/test-database.mjs'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const FIXTURE = resolve(ROOT, 'test', 'fixtures', 'aws-speke-v1', 'aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml')
 const DEMO_TOKEN = 'eyJhY2Nlc3Nfa2V5IjoiZHNJb2xjN2gxRzhUVW1JMTdiWXd4aFV1TkZvRmNlNzJjeDllTU9rNjJ3YjhWTjJQZGdwV1lISXhTRVg5ZjBIaSIsInNpdGVfaWQiOiJERU1PIn0='
-const PG_URL = process.env.AUDIT_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 
 const { values: args } = parseArgs({
   options: {
@@ -28,7 +28,8 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '2' },
     connections: { type: 'string', default: '32' },
     rounds: { type: 'string', default: '1' },
-    'no-pg': { type: 'boolean', default: false }
+    'no-pg': { type: 'boolean', default: false },
+    'database-url': { type: 'string' }
   }
 })
 const duration = positive('duration')
@@ -37,6 +38,9 @@ if (!Number.isInteger(warmup) || warmup < 0) throw new Error(`--warmup must be a
 const connections = positive('connections')
 const rounds = positive('rounds')
 const withPg = !args['no-pg']
+const namedDatabase = args['database-url'] ?? process.env.AUDIT_BENCH_DATABASE_URL
+const embeddedDatabase = withPg && namedDatabase === undefined ? await startTestDatabase() : undefined
+const PG_URL = namedDatabase ?? embeddedDatabase?.url
 
 function positive (name) {
   const n = Number(args[name])
@@ -146,7 +150,7 @@ const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.le
 try {
   if (withPg) {
     try { await pgQuery('SELECT 1') } catch (err) {
-      throw new Error(`PostgreSQL is needed at ${PG_URL} (set AUDIT_BENCH_DATABASE_URL, or pass --no-pg): ${err.message}`)
+      throw new Error(`PostgreSQL is needed at ${PG_URL} (pass --database-url, or --no-pg): ${err.message}`)
     }
   }
   process.stderr.write(`audit bench: ${connections} connections, ${warmup} s warm-up + ${duration} s per config, ${rounds} round(s), node ${process.version}\n`)
@@ -185,5 +189,6 @@ try {
   if (rounds > 1) console.log(`(medians over ${rounds} rounds; each ratio is to the baseline of its own round)`)
 } finally {
   if (withPg) await pgQuery(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => {})
+  await embeddedDatabase?.stop()
   rmSync(work, { recursive: true, force: true })
 }

@@ -149,8 +149,8 @@ t.test('multi-stage: every FROM has AS, no latest tags', async (t) => {
   t.same(imageTagProblems('node:22-bookworm-slim@sha256:' + 'a'.repeat(64), new Set()), [], 'a digest pin is fine')
   t.match(stageProblems(parseDockerfile(variant(/ AS runtime\b/, ''))), [/has no AS name/], 'a FROM without AS is caught')
   t.match(stageProblems(parseDockerfile(DOCKERFILE.slice(DOCKERFILE.indexOf('FROM ${NODE_IMAGE} AS runtime')))), [/1 stage/], 'a single-stage file is caught')
-  t.match(stageProblems(parseDockerfile(variant('ARG NODE_IMAGE=node:22-bookworm-slim', 'ARG NODE_IMAGE=node:latest'))), [/latest tag/], 'an ARG default with latest is caught')
-  t.match(stageProblems(parseDockerfile(variant('ARG NODE_IMAGE=node:22-bookworm-slim', 'ARG NODE_IMAGE=node'))), [/no tag/], 'an untagged image is caught')
+  t.match(stageProblems(parseDockerfile(variant('ARG NODE_IMAGE=node:24-bookworm-slim', 'ARG NODE_IMAGE=node:latest'))), [/latest tag/], 'an ARG default with latest is caught')
+  t.match(stageProblems(parseDockerfile(variant('ARG NODE_IMAGE=node:24-bookworm-slim', 'ARG NODE_IMAGE=node'))), [/no tag/], 'an untagged image is caught')
   t.match(stageProblems(parseDockerfile(variant('FROM ${NODE_IMAGE} AS runtime', 'FROM docker.io/library/node:latest AS runtime'))), [/latest tag/], 'a literal latest tag is caught')
 })
 
@@ -362,4 +362,17 @@ t.test('docker/tenants.example.json and README: env: reference, sha256 credentia
   for (const name of ['KMS_URL', 'TENANTS_FILE', 'AUDIT_DATABASE_URL', 'ADMIN_TOKEN', 'DATA_DIR', 'AUDIT_HMAC_KEY', 'AUDIT_FAIL_OPEN', 'ALLOW_PASSTHROUGH', 'LOG_LEVEL']) {
     t.ok(README.includes(`| \`${name}\``), `README documents ${name}`)
   }
+})
+
+t.test('the image runs an LTS line of Node that package.json engines admits', async (t) => {
+  const image = /^ARG NODE_IMAGE=node:(\d+)-/m.exec(DOCKERFILE)
+  t.ok(image, 'the NODE_IMAGE default names a Node major version')
+  const major = Number(image?.[1])
+  t.equal(major % 2, 0, `Node ${major} is an even (LTS) line`)
+  const engines = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node
+  const admitted = engines.split('||').some((range) => {
+    const m = /^\s*(\^|>=)(\d+)\./.exec(range)
+    return m !== null && (m[1] === '^' ? Number(m[2]) === major : major >= Number(m[2]))
+  })
+  t.ok(admitted, `engines "${engines}" admits Node ${major}`)
 })

@@ -3,22 +3,33 @@
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { request } from 'undici'
 import { DEMO_TOKEN } from '../helpers/fixtures.js'
 import { startProxy } from '../helpers/proxy.js'
 
-function hasFfmpeg (): boolean {
+/** ffmpeg from PATH, else the static build shipped by the @ffmpeg-installer devDependency; undefined when neither runs. */
+function findFfmpeg (): string | undefined {
+  const candidates = ['ffmpeg']
   try {
-    execFileSync('ffmpeg', ['-hide_banner', '-version'], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
+    candidates.push((createRequire(import.meta.url)('@ffmpeg-installer/ffmpeg') as { path: string }).path)
+  } catch {}
+  return candidates.find(bin => {
+    try {
+      execFileSync(bin, ['-hide_banner', '-version'], { stdio: 'ignore' })
+      return true
+    } catch {
+      return false
+    }
+  })
 }
 
+const FFMPEG = findFfmpeg()
+
 function ffmpeg (args: string[]): string {
-  return execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...args], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] })
+  if (FFMPEG === undefined) throw new Error('no ffmpeg')
+  return execFileSync(FFMPEG, ['-hide_banner', '-loglevel', 'error', '-y', ...args], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] })
 }
 
 /** Decoded-frame hashes of a file (framemd5), decrypting with `key` when given. */
@@ -28,11 +39,12 @@ function frameHashes (file: string, key?: string): string[] {
 }
 
 t.test('a CENC stream packaged with the returned kid and key decrypts back to the original frames', async t => {
-  if (!hasFfmpeg()) {
-    // .ci/run installs ffmpeg from Debian; without it this proof cannot run, and it must not pass silently.
-    t.fail('ffmpeg is not installed (apt-get install ffmpeg): the packaging proof cannot run')
+  if (FFMPEG === undefined) {
+    // npm ci installs @ffmpeg-installer/ffmpeg; without it (or an ffmpeg on PATH) this proof cannot run, and it must not pass silently.
+    t.fail('no ffmpeg on PATH and @ffmpeg-installer/ffmpeg is not installed (npm ci): the packaging proof cannot run')
     return
   }
+  t.comment(`ffmpeg: ${FFMPEG}`)
   const proxy = await startProxy({ AUDIT: 'off' })
   t.teardown(() => proxy.close())
   const res = await request(`${proxy.url}/v2/keys?enc-token=${encodeURIComponent(DEMO_TOKEN)}`, {

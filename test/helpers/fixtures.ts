@@ -26,3 +26,6 @@ export function capturedBody (path: string): Buffer {
 /** PallyCon's public DEMO site token (pallycon-kms.md §3). */
 export const DEMO_TOKEN = 'eyJhY2Nlc3Nfa2V5IjoiZHNJb2xjN2gxRzhUVW1JMTdiWXd4aFV1TkZvRmNlNzJjeDllTU9rNjJ3YjhWTjJQZGdwV1lISXhTRVg5ZjBIaSIsInNpdGVfaWQiOiJERU1PIn0='
 export const DEMO_ACCESS_KEY = 'dsIolc7h1G8TUmI17bYwxhUuNFoFce72cx9eMOk62wb8VN2PdgpWYHIxSEX9f0Hi'
+
+/** The user agent the proxy must present: its name and the version in package.json (read here, not from src/version.ts). */
+export const EXPECTED_USER_AGENT = `speke-proxy/${(JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version}`
