@@ -1,25 +1,29 @@
 // buildApp: the Fastify instance with its parsers, error handling, logging without secrets, and every route.
 
 import Fastify, { LogController } from 'fastify'
-import type { FastifyBaseLogger, FastifyError, FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyRequest } from 'fastify'
 import { randomUUID } from 'node:crypto'
 import type { Config } from './config.js'
 import rateLimit from '@fastify/rate-limit'
 import underPressure from '@fastify/under-pressure'
-import { ProxyError, isProxyError } from './errors.js'
+import { MAX_MESSAGE_CHARS, ProxyError, clip, isProxyError } from './errors.js'
 import type { Metrics } from './metrics.js'
-import { rateLimitKey } from './tenants/rate-key.js'
 import { readTlsFiles } from './tls.js'
 import type { KeyProvider } from './kms/provider.js'
 import { redactUrl } from './redact.js'
 import { aneviaRoutes } from './routes/anevia.js'
 import { healthRoutes } from './routes/health.js'
+import { metricsRoutes } from './routes/metrics.js'
 import { addJsonParser } from './routes/json-body.js'
+import { addressBucket, keyGuard, tenantBucket } from './routes/key-guard.js'
+import type { Limiter } from './routes/key-guard.js'
 import { refuseKeyRequest } from './routes/key-reply.js'
 import type { AuditHook, KeyObserver, KeyRouteOptions } from './routes/key-reply.js'
+import { keyRouteOf } from './routes/key-route.js'
 import { keysRoutes } from './routes/keys.js'
 import { openapiRoutes } from './routes/openapi.js'
 import { pallyconRoutes } from './routes/pallycon.js'
+import { parseQueryString } from './routes/query-string.js'
 import { spekeRoutes } from './routes/speke.js'
 import type { PipelineDeps, ReplyCheck } from './speke/pipeline.js'
 import type { TenantRegistry } from './tenants/registry.js'
@@ -32,7 +36,7 @@ export interface AppDeps {
   audit?: AuditHook
   checkReply?: ReplyCheck
   /** Extra readiness checks (audit sink, upstream). */
-  readiness?: () => Record<string, boolean>
+  readiness?: () => Record<string, boolean | string>
   logger: FastifyBaseLogger
   metrics?: Metrics
   observe?: KeyObserver
@@ -40,12 +44,23 @@ export interface AppDeps {
   plugins?: Array<(app: FastifyInstance) => Promise<void>>
 }
 
+/** How often Node checks request and header deadlines (its default, 30 s, would let a trickled body outlive REQUEST_TIMEOUT_MS by that much). */
+const DEADLINE_CHECK_MS = 1000
+
 export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps
+  const { requestMs, headersMs, keepAliveMs } = config.timeouts
+  // Node's own HTTP(S) server deadlines: a body or header block trickled in is cut off (408), idle keep-alive sockets outlive AWS load balancers' 60 s.
+  const serverTimeouts = { requestTimeout: requestMs, headersTimeout: headersMs, keepAliveTimeout: keepAliveMs, connectionsCheckingInterval: DEADLINE_CHECK_MS }
   const app = Fastify({
     bodyLimit: config.bodyLimit,
     logController: new LogController({ disableRequestLogging: true }),
-    routerOptions: { maxParamLength: 1000 },
+    // '+' stays a '+' in query values: it is a base64 character of enc-tokens, not a space.
+    routerOptions: { maxParamLength: 1000, querystringParser: parseQueryString },
+    requestTimeout: requestMs,
+    keepAliveTimeout: keepAliveMs,
+    // A socket silent for longer than any request can take (the KMS and audit budget is under 29 s) or than keep-alive allows is dead.
+    connectionTimeout: Math.max(2 * requestMs, keepAliveMs + 5000),
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     trustProxy: config.trustProxy,
@@ -57,7 +72,8 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
       raw.code(400).type('text/plain; charset=utf-8').send(error.code === 'FST_ERR_BAD_URL' ? 'Malformed URL: check the percent-encoding of the enc-token and path' : 'Bad request')
     },
     loggerInstance: deps.logger,
-    ...(config.tls === undefined ? {} : { https: readTlsFiles(config.tls) })
+    http: serverTimeouts,
+    ...(config.tls === undefined ? {} : { https: { ...readTlsFiles(config.tls), ...serverTimeouts, handshakeTimeout: headersMs } })
   }) as unknown as FastifyInstance
 
   // CPIX arrives as bytes: with an XML Content-Type, with none at all (PallyCon's Python client), or with a wrong one that the pipeline refuses.
@@ -66,7 +82,6 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
 
   const pipeline: PipelineDeps = {
     provider: deps.provider,
-    tenants: deps.tenants,
     kmsTimeoutMs: config.kmsTimeoutMs,
     userAgent: USER_AGENT,
     checkReply: deps.checkReply,
@@ -77,16 +92,16 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   }
   const keyRoutes: KeyRouteOptions = { pipeline, audit: deps.audit, observe: deps.observe }
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    if (isProxyError(error)) {
-      if (isKeyRoute(request.url)) return refuseKeyRequest(request, reply, error, keyRoutes, retryAfter(reply))
-      return reply.code(error.status).type('text/plain; charset=utf-8').send(error.message)
-    }
-    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return refuseKeyRequest(request, reply, new ProxyError(413, 'BODY_TOO_LARGE', `Request body is larger than ${config.bodyLimit} bytes (BODY_LIMIT)`), keyRoutes)
+    const refusal = isProxyError(error)
+      ? error
+      : error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? new ProxyError(413, 'BODY_TOO_LARGE', `Request body is larger than ${config.bodyLimit} bytes (BODY_LIMIT)`) : undefined
+    if (refusal !== undefined) {
+      if (keyRouteOf(request) !== undefined) return refuseKeyRequest(request, reply, refusal, keyRoutes)
+      return reply.code(refusal.status).type('text/plain; charset=utf-8').send(clip(refusal.message, MAX_MESSAGE_CHARS))
     }
     const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500
     if (status === 500) request.log.error({ err: error }, 'internal error')
-    return reply.code(status).type('text/plain; charset=utf-8').send(status === 500 ? 'Internal error in speke-proxy' : error.message)
+    return reply.code(status).type('text/plain; charset=utf-8').send(status === 500 ? 'Internal error in speke-proxy' : clip(error.message, MAX_MESSAGE_CHARS))
   })
   app.setNotFoundHandler((request, reply) => {
     // The path is not echoed: a mistyped key URL still holds the enc-token.
@@ -103,44 +118,27 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
 
   // under-pressure measures the event loop; only key requests are shed, so health, readiness and metrics keep answering.
   await app.register(underPressure, { maxEventLoopDelay: config.maxEventLoopDelayMs, pressureHandler: () => {} })
-  app.addHook('onRequest', async (request, reply) => {
-    if (isKeyRoute(request.url) && app.isUnderPressure()) {
-      return await refuseKeyRequest(request, reply, new ProxyError(503, 'OVERLOADED', 'speke-proxy is overloaded (event loop delay): retry shortly'), keyRoutes, { 'retry-after': '5' })
-    }
-  })
-  if (config.rateLimitPerMinute > 0) {
-    await app.register(rateLimit, {
-      max: config.rateLimitPerMinute,
-      timeWindow: 60_000,
-      keyGenerator: (request) => rateLimitKey(request.url, request.ip, deps.tenants),
-      allowList: (request) => !isKeyRoute(request.url),
-      errorResponseBuilder: (_request, context) => new ProxyError(429, 'RATE_LIMITED', `Rate limit of ${context.max} key requests per minute for this tenant exceeded: retry in ${Math.ceil(context.ttl / 1000)} s`)
-    })
-  }
+  // Two fixed-window counters from @fastify/rate-limit, applied by the key guard only (the matched route says what is a key request).
+  await app.register(rateLimit, { global: false })
+  const limiter = (max: number, keyGenerator: (request: FastifyRequest) => string): Limiter | undefined =>
+    max > 0 ? app.createRateLimit({ max, timeWindow: 60_000, keyGenerator }) : undefined
+  app.addHook('onRequest', keyGuard({
+    tenants: deps.tenants,
+    routes: keyRoutes,
+    overloaded: () => app.isUnderPressure(),
+    perAddress: limiter(config.rateLimitPerIpPerMinute, addressBucket),
+    perTenant: limiter(config.rateLimitPerMinute, tenantBucket)
+  }))
 
   await app.register(spekeRoutes, keyRoutes)
   await app.register(pallyconRoutes, keyRoutes)
   await app.register(aneviaRoutes, keyRoutes)
   await app.register(keysRoutes, keyRoutes)
-  if (deps.metrics !== undefined) {
-    const registry = deps.metrics.registry
-    app.get('/metrics', async (_request, reply) => await reply.type(registry.contentType).send(await registry.metrics()))
-  }
+  if (deps.metrics !== undefined) await app.register(metricsRoutes, { registry: deps.metrics.registry, token: config.metricsToken })
   await app.register(openapiRoutes)
   await app.register(healthRoutes, {
     readiness: { provider: deps.provider.name, checks: deps.readiness ?? (() => ({})) }
   })
   for (const plugin of deps.plugins ?? []) await app.register(async (child) => { addJsonParser(child); await plugin(child) })
   return app
-}
-
-const KEY_ROUTE = /^\/(cpix\/getKey(\?|$)|v[12]\/cpix\/pallycon\/getKey\/|cpix\/anevia\/|v2\/keys(\?|$))/
-
-export function isKeyRoute (url: string): boolean {
-  return KEY_ROUTE.test(url)
-}
-
-function retryAfter (reply: { getHeader: (name: string) => unknown }): Record<string, string> {
-  const value = reply.getHeader('retry-after')
-  return value === undefined ? {} : { 'retry-after': String(value) }
 }

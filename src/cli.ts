@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// The speke-proxy command: serve, keyserver, audit verify, token inspect, tenant hash, config check.
+// The speke-proxy command: serve, keyserver, audit verify|public-key|prune|migrate, token inspect, tenant hash|new, config check.
 
+import { randomBytes } from 'node:crypto'
 import { realpathSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
-import { runAuditVerify } from './audit/index.js'
+import { runAuditCli } from './audit/index.js'
 import { ConfigError, loadConfig } from './config.js'
 import { decodeEncToken } from './tenants/enc-token.js'
 import { TenantsFileError, hashCredential, loadTenantsFile } from './tenants/registry.js'
@@ -18,16 +19,23 @@ Commands:
   serve                       run the proxy (the default; settings from the environment, see README)
   keyserver                   run only the embedded key provider as a SPEKE test endpoint
                               (KMS_URL=local, port KEYSERVER_PORT or 8090, audit off unless AUDIT=on)
-  audit verify --dir D        verify the audit hash chains in a directory of audit files
-  audit verify --database-url U [--schema S]
-                              verify the audit hash chains in PostgreSQL
+  audit verify --dir D | --database-url U [--schema S] --public-key F [--anchors LOG]
+                              verify the audit chains and their signed checkpoints (no secret needed);
+                              --anchors: the shipped process log, whose checkpoints the store must still hold
+  audit public-key            print the audit signing key's public key (PEM) for auditors
+  audit prune --before DATE --dir D | --database-url OWNER_URL [--schema S]
+                              remove whole old files (rows) up to a checkpoint, leaving a signed prune record
+  audit migrate [--database-url OWNER_URL] [--schema S]
+                              create or migrate the PostgreSQL audit tables (as the owner role)
   token inspect <enc-token>   print the site id of a PallyCon enc-token (never the access key)
-  tenant hash <credential>    print the sha256:<hex> line for a proxy credential in TENANTS_FILE
+  tenant hash                 read a proxy credential from stdin and print its sha256:<hex> line for TENANTS_FILE
+                              (e.g. printf %s "$CREDENTIAL" | speke-proxy tenant hash; never on the command line)
+  tenant new                  print a fresh random proxy credential and its sha256:<hex> line
   config check                validate the environment and the tenants file, print the effective settings
   --help, --version
 `
 
-export async function runCli (argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number | 'serving'> {
+export async function runCli (argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream, err: NodeJS.WritableStream, input: NodeJS.ReadableStream = process.stdin): Promise<number | 'serving'> {
   const [command, ...rest] = argv
   switch (command) {
     case undefined:
@@ -37,16 +45,18 @@ export async function runCli (argv: string[], env: NodeJS.ProcessEnv, out: NodeJ
     case 'keyserver':
       await serve({ ...env, KMS_URL: 'local', PORT: env.KEYSERVER_PORT ?? '8090', AUDIT: env.AUDIT ?? 'off' })
       return 'serving'
-    case 'audit':
-      if (rest[0] !== 'verify') break
-      return await runAuditVerify(rest.slice(1), out)
+    case 'audit': {
+      const code = await runAuditCli(rest, env, out, err)
+      if (code === undefined) break
+      return code
+    }
     case 'token':
       if (rest[0] !== 'inspect' || rest[1] === undefined) break
       return inspectToken(rest[1], out, err)
     case 'tenant':
-      if (rest[0] !== 'hash' || rest[1] === undefined) break
-      out.write(`sha256:${hashCredential(rest[1]).toString('hex')}\n`)
-      return 0
+      if (rest[0] === 'hash') return await hashFromStdin(rest.slice(1), input, out, err)
+      if (rest[0] === 'new' && rest.length === 1) return newCredential(out, err)
+      break
     case 'config':
       if (rest[0] !== 'check') break
       return checkConfig(env, out, err)
@@ -61,6 +71,48 @@ export async function runCli (argv: string[], env: NodeJS.ProcessEnv, out: NodeJ
   }
   err.write(`speke-proxy: unknown command "${argv.join(' ')}"\n\n${HELP}`)
   return 2
+}
+
+/** Upper bound on what `tenant hash` reads: a credential, not a file. */
+const MAX_CREDENTIAL_BYTES = 4096
+
+/** The credential from stdin (one trailing newline dropped); argv would show it to anyone running ps. */
+async function hashFromStdin (args: string[], input: NodeJS.ReadableStream, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+  if (args.length > 0) {
+    err.write('tenant hash reads the credential from stdin, not from the command line (where ps and shell history show it):\n  printf %s "$CREDENTIAL" | speke-proxy tenant hash\n')
+    return 2
+  }
+  if ((input as { isTTY?: boolean }).isTTY === true) err.write('credential (end with Ctrl-D): ')
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of input) {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk as Buffer
+    size += bytes.length
+    if (size > MAX_CREDENTIAL_BYTES) {
+      err.write(`tenant hash: more than ${MAX_CREDENTIAL_BYTES} bytes on stdin; a credential is one line\n`)
+      return 1
+    }
+    chunks.push(bytes)
+  }
+  const credential = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
+  if (credential === '') {
+    err.write('tenant hash: no credential on stdin (printf %s "$CREDENTIAL" | speke-proxy tenant hash)\n')
+    return 1
+  }
+  if (/[\s\u0000-\u001f\u007f]/.test(credential)) {
+    err.write('tenant hash: the credential contains whitespace or control characters, which the proxy refuses in an enc-token\n')
+    return 1
+  }
+  out.write(`sha256:${hashCredential(credential).toString('hex')}\n`)
+  return 0
+}
+
+/** A new credential: 32 random bytes, base64url (URL-safe, so it can stand in the enc-token position as is). */
+function newCredential (out: NodeJS.WritableStream, err: NodeJS.WritableStream): number {
+  const credential = `spk_${randomBytes(32).toString('base64url')}`
+  out.write(`credential: ${credential}\nhash: sha256:${hashCredential(credential).toString('hex')}\n`)
+  err.write('Give the credential to the tenant (it is not stored anywhere); add the hash line to the tenant\'s "credentials" in TENANTS_FILE.\n')
+  return 0
 }
 
 function inspectToken (token: string, out: NodeJS.WritableStream, err: NodeJS.WritableStream): number {
@@ -86,6 +138,7 @@ function checkConfig (env: NodeJS.ProcessEnv, out: NodeJS.WritableStream, err: N
       `response mode: ${config.responseMode}`,
       `audit: ${!config.audit.enabled ? 'off' : [config.audit.dir === undefined ? undefined : `files in ${config.audit.dir}`, config.audit.databaseUrl === undefined ? undefined : 'PostgreSQL'].filter(Boolean).join(' + ')}${config.audit.failOpen ? ' (fail-open)' : ' (fail-closed)'}`,
       `admin API: ${config.adminToken === undefined ? 'off' : 'on'}`,
+      `metrics: ${config.metricsToken === undefined ? 'open (set METRICS_TOKEN to require a bearer token)' : 'bearer token required (METRICS_TOKEN)'}`,
       `data dir: ${config.dataDir}`
     ]
     out.write(`configuration OK\n${lines.map(l => `  ${l}`).join('\n')}\n`)

@@ -33,15 +33,31 @@ export interface Config {
     failOpen: boolean
     enabled: boolean
     writeTimeoutMs: number
+    /** Readiness fails while the file sink's volume has less free space than this (0: no check). */
+    minFreeMb: number
+    /** AUDIT_SIGNING_KEY as given (PEM, file:PATH or env:NAME); unset: a key generated into DATA_DIR. Never logged. */
+    signingKey?: string
+    /** Signed checkpoint every this many seconds or records, whichever first. */
+    checkpointIntervalS: number
+    checkpointRecords: number
+    /** Owner role for PostgreSQL migrations; the writer (AUDIT_DATABASE_URL) then needs only INSERT and SELECT. */
+    databaseMigrateUrl?: string
+    /** True when INSTANCE_ID was set; otherwise the audit uses the id kept in DATA_DIR. */
+    instanceIdSet: boolean
   }
   adminToken?: string
+  /** When set, GET /metrics needs `Authorization: Bearer` with it. */
+  metricsToken?: string
   instanceId: string
   trustProxy: boolean | string
   tls?: { certFile: string, keyFile: string }
   rateLimitPerMinute: number
+  rateLimitPerIpPerMinute: number
   maxEventLoopDelayMs: number
   kmsMaxConcurrency: number
   shutdownGraceMs: number
+  /** Node's HTTP server deadlines (a trickled body or header block is cut off; idle keep-alive outlives AWS load balancers' 60 s). */
+  timeouts: { requestMs: number, headersMs: number, keepAliveMs: number }
 }
 
 export class ConfigError extends Error {}
@@ -58,10 +74,26 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   }
   secret(env, 'LOCAL_KMS_SECRET')
   secret(env, 'AUDIT_HMAC_KEY')
+  bearerToken(config.adminToken, 'ADMIN_TOKEN')
+  bearerToken(config.metricsToken, 'METRICS_TOKEN')
   const schema = config.audit.databaseSchema
   if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new ConfigError(`AUDIT_DATABASE_SCHEMA must be a lower-case SQL identifier, got "${schema}"`)
+  const signingKey = config.audit.signingKey
+  if (signingKey !== undefined && !/^(file:|env:|-----BEGIN PRIVATE KEY-----)/.test(signingKey)) {
+    throw new ConfigError('AUDIT_SIGNING_KEY must be a PKCS#8 PEM private key (-----BEGIN PRIVATE KEY-----…), file:PATH or env:NAME (make one with: openssl genpkey -algorithm ed25519)')
+  }
+  if (config.timeouts.headersMs > config.timeouts.requestMs) throw new ConfigError(`HEADERS_TIMEOUT_MS (${config.timeouts.headersMs}) must not exceed REQUEST_TIMEOUT_MS (${config.timeouts.requestMs})`)
   return config
 }
+
+/** A bearer token of at least 32 characters, when set: a short one can be guessed. The message never shows the value. */
+function bearerToken (value: string | undefined, name: string): void {
+  if (value !== undefined && value.length < MIN_BEARER_TOKEN_LENGTH) {
+    throw new ConfigError(`${name} must be at least ${MIN_BEARER_TOKEN_LENGTH} characters (it is ${value.length}); make one with: openssl rand -base64 32`)
+  }
+}
+
+export const MIN_BEARER_TOKEN_LENGTH = 32
 
 /** A base64 secret of at least 32 bytes, when set; the message never shows the value. */
 function secret (env: NodeJS.ProcessEnv, name: string): void {
@@ -103,16 +135,30 @@ function readConfig (env: NodeJS.ProcessEnv): Config {
       databaseSchema: text(env, 'AUDIT_DATABASE_SCHEMA'),
       writeTimeoutMs: integer(env, 'AUDIT_WRITE_TIMEOUT_MS', 2000, 50, 20000),
       hmacKey: text(env, 'AUDIT_HMAC_KEY'),
-      failOpen: boolean(env, 'AUDIT_FAIL_OPEN', false)
+      failOpen: boolean(env, 'AUDIT_FAIL_OPEN', false),
+      minFreeMb: integer(env, 'AUDIT_MIN_FREE_MB', 256, 0, 100_000_000),
+      signingKey: text(env, 'AUDIT_SIGNING_KEY'),
+      checkpointIntervalS: integer(env, 'AUDIT_CHECKPOINT_INTERVAL_S', 60, 1, 86_400),
+      checkpointRecords: integer(env, 'AUDIT_CHECKPOINT_RECORDS', 1000, 1, 10_000_000),
+      databaseMigrateUrl: text(env, 'AUDIT_DATABASE_MIGRATE_URL'),
+      instanceIdSet: text(env, 'INSTANCE_ID') !== undefined
     },
     adminToken: text(env, 'ADMIN_TOKEN'),
+    metricsToken: text(env, 'METRICS_TOKEN'),
     instanceId: text(env, 'INSTANCE_ID') ?? `${hostname()}-${randomUUID().slice(0, 8)}`,
     trustProxy: trustProxy(env),
     tls: tls(env),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 1200, 0, 1_000_000),
+    // One client address gets no more than one tenant's default budget, however many tokens it rotates.
+    rateLimitPerIpPerMinute: integer(env, 'RATE_LIMIT_PER_IP_PER_MINUTE', 1200, 0, 1_000_000),
     maxEventLoopDelayMs: integer(env, 'MAX_EVENT_LOOP_DELAY_MS', 1000, 0, 60_000),
     kmsMaxConcurrency: integer(env, 'KMS_MAX_CONCURRENCY', 64, 1, 10_000),
-    shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000)
+    shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
+    timeouts: {
+      requestMs: integer(env, 'REQUEST_TIMEOUT_MS', 30_000, 500, 600_000),
+      headersMs: integer(env, 'HEADERS_TIMEOUT_MS', 10_000, 500, 600_000),
+      keepAliveMs: integer(env, 'KEEP_ALIVE_TIMEOUT_MS', 65_000, 1000, 600_000)
+    }
   }
 }
 

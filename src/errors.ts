@@ -19,3 +19,18 @@ export const badGateway = (message: string, code = 'BAD_GATEWAY'): ProxyError =>
 export function isProxyError (value: unknown): value is ProxyError {
   return value instanceof ProxyError
 }
+
+/** Longest stretch of caller input quoted back in a message, header or record. */
+export const MAX_REFLECTED_CHARS = 200
+
+/** Caller input cut for quoting: at most `max` characters (with "..." when cut), never half a surrogate pair. */
+export function clip (value: string, max = MAX_REFLECTED_CHARS): string {
+  if (value.length <= max) return value
+  let end = max - 3
+  const last = value.charCodeAt(end - 1)
+  if (last >= 0xd800 && last <= 0xdbff) end--
+  return `${value.slice(0, end)}...`
+}
+
+/** Longest error message sent or recorded: a net under any message that quotes more than it should. */
+export const MAX_MESSAGE_CHARS = 1000

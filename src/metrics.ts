@@ -1,36 +1,35 @@
-// Prometheus metrics (prom-client): key requests by route, tenant, SPEKE version and outcome; latencies; upstream errors; process.
+// Prometheus metrics (prom-client): key requests by route, managed tenant, SPEKE version and outcome; latencies; upstream errors; process.
 
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { KeyRequestRecord } from './speke/pipeline.js'
+import { PASSTHROUGH_PREFIX } from './tenants/registry.js'
 
 export interface Metrics {
   registry: Registry
   observe: (record: KeyRequestRecord, seconds: { total: number, audit?: number }) => void
 }
 
-const MAX_TENANT_LABELS = 500
-const SAFE_TENANT = /^[A-Za-z0-9_.-]{1,64}$/
+/** The tenant label of pass-through requests: their site ids are unverified caller input, so they never become labels. */
+export const PASSTHROUGH_LABEL = 'passthrough'
 
-/** `knownTenants` are the configured tenant ids; other labels are site ids decoded from valid tokens, capped. */
+/**
+ * `knownTenants` are the configured (managed) tenant ids, the only tenant labels besides `passthrough` (any pass-through
+ * token, whatever its site id), `none` (no credential resolved) and `other`: as many series as there are tenants.
+ */
 export function createMetrics (knownTenants: string[]): Metrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'speke_proxy_' })
-  const requests = new Counter({ name: 'speke_proxy_key_requests_total', help: 'Key requests by route, tenant, SPEKE version and outcome', labelNames: ['route', 'tenant', 'speke_version', 'outcome', 'status'] as const, registers: [registry] })
+  const requests = new Counter({ name: 'speke_proxy_key_requests_total', help: 'Key requests by route, managed tenant (or passthrough/none), SPEKE version and outcome', labelNames: ['route', 'tenant', 'speke_version', 'outcome', 'status'] as const, registers: [registry] })
   const duration = new Histogram({ name: 'speke_proxy_request_duration_seconds', help: 'Whole key request, from routing to reply', labelNames: ['route'] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20], registers: [registry] })
   const kms = new Histogram({ name: 'speke_proxy_kms_duration_seconds', help: 'Time waiting on the key provider', labelNames: ['route'] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20], registers: [registry] })
   const audit = new Histogram({ name: 'speke_proxy_audit_write_duration_seconds', help: 'Time to make the audit record durable', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2], registers: [registry] })
   const upstreamErrors = new Counter({ name: 'speke_proxy_upstream_errors_total', help: 'Key provider failures by kind', labelNames: ['kind'] as const, registers: [registry] })
 
   const known = new Set(knownTenants)
-  const seen = new Set<string>()
   const tenantLabel = (tenant: string | undefined): string => {
     if (tenant === undefined) return 'none'
-    if (known.has(tenant)) return tenant
-    if (!SAFE_TENANT.test(tenant)) return 'other'
-    if (seen.has(tenant)) return tenant
-    if (seen.size >= MAX_TENANT_LABELS) return 'other'
-    seen.add(tenant)
-    return tenant
+    if (tenant.startsWith(PASSTHROUGH_PREFIX)) return PASSTHROUGH_LABEL
+    return known.has(tenant) ? tenant : 'other'
   }
 
   return {

@@ -3,9 +3,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import { buildApp } from './app.js'
-import { loadOrCreateHmacKey, openAuditTrail } from './audit/index.js'
+import { loadOrCreateHmacKey, loadOrCreateInstanceId, loadSigningKey, openAuditTrail } from './audit/index.js'
 import type { AuditTrail } from './audit/index.js'
 import type { Config } from './config.js'
+import { clip } from './errors.js'
 import { createPallyConProvider } from './kms/pallycon.js'
 import type { KeyProvider } from './kms/provider.js'
 import { createLogger } from './logger.js'
@@ -50,14 +51,22 @@ export async function createServer (config: Config, options: ServerOptions = {})
   let hmacKey: Buffer | undefined
   if (config.audit.enabled) {
     hmacKey = loadOrCreateHmacKey(config.dataDir, config.audit.hmacKey)
+    const signingKey = loadSigningKey(config.dataDir, config.audit.signingKey, options.env ?? process.env)
+    if (signingKey.generated) {
+      logger.warn({ audit: 'signing-key', keyId: signingKey.keyId, file: signingKey.source }, 'audit checkpoints are signed with a key kept in DATA_DIR: in production supply AUDIT_SIGNING_KEY from a secret store, and give auditors the public key (speke-proxy audit public-key)')
+    }
+    const instanceId = config.audit.instanceIdSet ? config.instanceId : loadOrCreateInstanceId(config.dataDir)
     audit = await openAuditTrail({
       dir: config.audit.dir,
       databaseUrl: config.audit.databaseUrl,
       databaseSchema: config.audit.databaseSchema,
       hmacKey,
-      instanceId: config.instanceId,
+      instanceId,
+      checkpoints: { signer: signingKey, everyRecords: config.audit.checkpointRecords, intervalMs: config.audit.checkpointIntervalS * 1000 },
+      databaseMigrateUrl: config.audit.databaseMigrateUrl,
       failOpen: config.audit.failOpen,
-      writeTimeoutMs: config.audit.writeTimeoutMs
+      writeTimeoutMs: config.audit.writeTimeoutMs,
+      minFreeBytes: config.audit.minFreeMb * 1024 * 1024
     }, logger)
   }
   const trail = audit
@@ -75,7 +84,7 @@ export async function createServer (config: Config, options: ServerOptions = {})
     audit: trail === undefined ? undefined : auditHook(trail),
     metrics,
     observe: (record, seconds) => { metrics.observe(record, seconds); upstream.note(record) },
-    readiness: () => ({ audit: trail === undefined || trail.healthy(), upstream: upstream.healthy(), accepting: !shuttingDown }),
+    readiness: () => ({ audit: trail === undefined || trail.healthy() || (trail.problem() ?? false), upstream: upstream.healthy(), accepting: !shuttingDown }),
     plugins: trail === undefined || key === undefined || config.adminToken === undefined
       ? []
       : [async (instance) => { await adminRoutes(instance, { source: trail.source, hmacKey: key, adminToken: config.adminToken }) }]
@@ -102,7 +111,7 @@ function auditHook (trail: AuditTrail): AuditHook {
       route: r.route,
       tenant: r.tenant,
       callerIp: request.ip,
-      userAgent: request.headers['user-agent'],
+      userAgent: request.headers['user-agent'] === undefined ? undefined : clip(request.headers['user-agent']),
       spekeVersion: r.spekeVersion,
       contentId: r.request?.contentId,
       requestedKids: r.request?.kids ?? [],
@@ -114,6 +123,8 @@ function auditHook (trail: AuditTrail): AuditHook {
       outcome: r.outcome,
       status: r.status,
       error: r.error,
+      authenticated: r.authenticated,
+      errorCode: r.errorCode,
       returnedKeys: response.returnedKeys,
       requestBody: Buffer.isBuffer(request.body) ? request.body : undefined,
       responseBody: typeof response.body === 'string' ? Buffer.from(response.body) : response.body

@@ -4,22 +4,22 @@ import t from 'tap'
 import { createHash } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
+import { Readable, Writable } from 'node:stream'
 import { runCli } from '../src/cli.js'
 import { DEMO_ACCESS_KEY, DEMO_TOKEN } from './helpers/fixtures.js'
 
-async function run (argv: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | 'serving', out: string, err: string }> {
+async function run (argv: string[], env: NodeJS.ProcessEnv = {}, stdin = ''): Promise<{ code: number | 'serving', out: string, err: string }> {
   let out = ''
   let err = ''
   const sink = (append: (s: string) => void): Writable => new Writable({ write (c: Buffer, _e, done) { append(c.toString()); done() } })
-  const code = await runCli(argv, env, sink(s => { out += s }), sink(s => { err += s }))
+  const code = await runCli(argv, env, sink(s => { out += s }), sink(s => { err += s }), Readable.from([Buffer.from(stdin)]))
   return { code, out, err }
 }
 
 t.test('--help lists every command', async t => {
   const { code, out } = await run(['--help'])
   t.equal(code, 0)
-  for (const command of ['serve', 'keyserver', 'audit verify', 'token inspect', 'tenant hash', 'config check']) t.match(out, command)
+  for (const command of ['serve', 'keyserver', 'audit verify', 'token inspect', 'tenant hash', 'tenant new', 'config check']) t.match(out, command)
 })
 
 t.test('token inspect prints the site id and never the access key', async t => {
@@ -32,10 +32,35 @@ t.test('token inspect prints the site id and never the access key', async t => {
   t.match(bad.err, /not a PallyCon enc-token/)
 })
 
-t.test('tenant hash gives the line TENANTS_FILE expects', async t => {
-  const { code, out } = await run(['tenant', 'hash', 'my-credential'])
-  t.equal(code, 0)
-  t.equal(out.trim(), `sha256:${createHash('sha256').update('my-credential').digest('hex')}`)
+t.test('tenant hash reads the credential from stdin and gives the line TENANTS_FILE expects', async t => {
+  const expected = `sha256:${createHash('sha256').update('my-credential').digest('hex')}`
+  for (const input of ['my-credential', 'my-credential\n', 'my-credential\r\n']) {
+    const { code, out } = await run(['tenant', 'hash'], {}, input)
+    t.equal(code, 0)
+    t.equal(out.trim(), expected, `from ${JSON.stringify(input)}`)
+  }
+  const argv = await run(['tenant', 'hash', 'my-credential'])
+  t.equal(argv.code, 2, 'a credential on the command line is refused')
+  t.match(argv.err, /reads the credential from stdin, not from the command line/)
+  t.notOk(argv.out.includes('sha256:'), 'and not hashed')
+  const empty = await run(['tenant', 'hash'], {}, '')
+  t.equal(empty.code, 1)
+  t.match(empty.err, /no credential on stdin/)
+  const spaced = await run(['tenant', 'hash'], {}, 'two words')
+  t.equal(spaced.code, 1)
+  t.match(spaced.err, /whitespace or control characters/)
+})
+
+t.test('tenant new prints a fresh URL-safe credential and its hash line', async t => {
+  const first = await run(['tenant', 'new'])
+  const second = await run(['tenant', 'new'])
+  t.equal(first.code, 0)
+  const m = /^credential: (spk_[A-Za-z0-9_-]{43})\nhash: (sha256:[0-9a-f]{64})\n$/.exec(first.out)
+  t.ok(m, first.out)
+  if (m === null) return
+  t.equal(m[2], `sha256:${createHash('sha256').update(m[1]).digest('hex')}`)
+  t.not(second.out, first.out, 'each run makes a new credential')
+  t.match(first.err, /TENANTS_FILE/)
 })
 
 t.test('config check: a good environment, and bad settings named', async t => {

@@ -25,11 +25,11 @@ export function headOf (record: Pick<AuditRecord, 'seq' | 'hash'>): ChainHead {
   return { seq: record.seq, hash: record.hash }
 }
 
-/** Walk state over any number of interleaved chains. */
-export interface ChainWalk { heads: Map<string, ChainHead>, records: number }
+/** Walk state over any number of interleaved chains; `startAt` names where a pruned chain may begin (a signed prune point). */
+export interface ChainWalk { heads: Map<string, ChainHead>, records: number, startAt?: (instance: string, seq: number) => ChainHead | undefined }
 
-export function startWalk (): ChainWalk {
-  return { heads: new Map(), records: 0 }
+export function startWalk (startAt?: ChainWalk['startAt']): ChainWalk {
+  return { heads: new Map(), records: 0, startAt }
 }
 
 const HEX64 = /^[0-9a-f]{64}$/
@@ -51,8 +51,10 @@ export function walkRecord (walk: ChainWalk, value: unknown): string | undefined
   if (typeof hash !== 'string' || !HEX64.test(hash)) return 'not an audit record: no valid hash'
   const where = `chain "${instance}" seq ${seq}`
   if (recordHash({ ...value, prev_hash: prev }) !== hash) return `${where}: hash does not match the record's contents (record altered)`
-  const expected = walk.heads.get(instance) ?? GENESIS
+  const known = walk.heads.get(instance)
+  const expected = known ?? (seq > 1 ? walk.startAt?.(instance, seq - 1) : undefined) ?? GENESIS
   if (seq <= expected.seq) return `${where} follows seq ${expected.seq} (records reordered or duplicated)`
+  if (known === undefined && seq !== expected.seq + 1) return `${where} where seq ${expected.seq + 1} was expected (record removed or reordered: the chain begins here, and no signed prune record covers seq 1 to ${seq - 1}; a deleted first file?)`
   if (seq !== expected.seq + 1) return `${where} where seq ${expected.seq + 1} was expected (record removed or reordered)`
   if (prev !== expected.hash) return `${where}: prev_hash does not match the previous record's hash (record removed, inserted or reordered)`
   walk.heads.set(instance, { seq, hash })

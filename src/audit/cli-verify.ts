@@ -1,45 +1,142 @@
-// `speke-proxy audit verify --dir D | --database-url U [--schema S]`: walks every chain and returns the process exit code.
+// `speke-proxy audit verify|public-key|prune|migrate`: the auditor's and the operator's commands; each returns the exit code.
 
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { verifyAuditDatabase, verifyAuditFiles, type VerifyResult } from './verify.js'
+import pg from 'pg'
+import { migrateAuditDatabase } from './pg-schema.js'
+import { pruneAuditDatabase, pruneAuditFiles, PruneRefused, type Pruned } from './prune.js'
+import { errorText } from './sink.js'
+import { loadSigningKey, parsePublicKey, publicKeyPem, SigningKeyError } from './signing-key.js'
+import { verifyAuditDatabase, verifyAuditFiles, type VerifyOptions, type VerifyResult } from './verify.js'
 
-const USAGE = 'usage: speke-proxy audit verify --dir DIR | --database-url URL [--schema SCHEMA]\n'
+const USAGE = 'usage: speke-proxy audit verify --dir DIR | --database-url URL [--schema SCHEMA] --public-key FILE [--anchors LOGFILE]\n'
+const USAGES = `${USAGE}       speke-proxy audit public-key
+       speke-proxy audit prune --before DATE (--dir DIR | --database-url OWNER_URL [--schema SCHEMA])
+       speke-proxy audit migrate [--database-url OWNER_URL] [--schema SCHEMA]
+`
 
-/** 0 when every chain verifies, 1 when a record was altered, removed or reordered (or could not be read), 2 on bad usage. */
-export async function runAuditVerify (argv: string[], out: NodeJS.WritableStream): Promise<number> {
+type Out = NodeJS.WritableStream
+
+function parse<T> (args: string[], options: Record<string, { type: 'string' | 'boolean', short?: string }>, out: Out, usage: string): T | number {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values as T
+  } catch (err) {
+    out.write(`${err instanceof Error ? err.message : String(err)}\n${usage}`)
+    return 2
+  }
+}
+
+/**
+ * 0 when every chain verifies, 1 when a record was altered, removed, reordered or cut, a checkpoint is missing or signed by
+ * another key (or the store could not be read), 2 on bad usage. Without --public-key only the hash links are checked.
+ */
+export async function runAuditVerify (argv: string[], out: Out, err: Out = out): Promise<number> {
   const args = [...argv]
   if (args[0] === 'audit') args.shift()
   if (args[0] === 'verify') args.shift()
-  let values: { dir?: string, 'database-url'?: string, schema?: string, help?: boolean }
-  try {
-    values = parseArgs({
-      args,
-      options: { dir: { type: 'string' }, 'database-url': { type: 'string' }, schema: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-      strict: true,
-      allowPositionals: false
-    }).values
-  } catch (err) {
-    out.write(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`)
-    return 2
-  }
+  const values = parse<{ dir?: string, 'database-url'?: string, schema?: string, 'public-key'?: string, anchors?: string, help?: boolean }>(args,
+    { dir: { type: 'string' }, 'database-url': { type: 'string' }, schema: { type: 'string' }, 'public-key': { type: 'string' }, anchors: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, out, USAGE)
+  if (typeof values === 'number') return values
   if (values.help === true) { out.write(USAGE); return 0 }
   const dir = values.dir
   const url = values['database-url']
   if (dir === undefined && url === undefined) { out.write(`audit verify needs --dir or --database-url\n${USAGE}`); return 2 }
   if (values.schema !== undefined && url === undefined) { out.write(`--schema goes with --database-url\n${USAGE}`); return 2 }
+  const options: VerifyOptions = {}
+  if (values['public-key'] !== undefined) {
+    try {
+      options.publicKey = parsePublicKey(readFileSync(values['public-key'], 'utf8'), values['public-key'])
+    } catch (e) {
+      out.write(`audit verify: cannot use the public key: ${errorText(e)}\n`)
+      return 2
+    }
+  } else {
+    err.write('audit verify: WARNING: no --public-key: checkpoint signatures are not checked, so a forger who recomputes every hash is not found (get the key with "speke-proxy audit public-key")\n')
+  }
+  if (values.anchors !== undefined) options.anchors = resolve(values.anchors)
 
   const checks: Array<[string, Promise<VerifyResult>]> = []
-  if (dir !== undefined) checks.push([`directory ${dir}`, verifyAuditFiles(dir)])
-  if (url !== undefined) checks.push([`database schema ${values.schema ?? 'public'}`, verifyAuditDatabase(url, values.schema)])
+  if (dir !== undefined) checks.push([`directory ${dir}`, verifyAuditFiles(dir, options)])
+  if (url !== undefined) checks.push([`database schema ${values.schema ?? 'public'}`, verifyAuditDatabase(url, values.schema, options)])
   let code = 0
   for (const [what, pending] of checks) {
     const r = await pending
+    const signed = r.checkpoints === undefined ? '' : `, ${r.checkpoints} signed checkpoint${r.checkpoints === 1 ? '' : 's'}`
     if (r.ok) {
-      out.write(`audit verify: OK: ${what}: ${r.records} records in ${r.chains} chains\n`)
+      out.write(`audit verify: OK: ${what}: ${r.records} records in ${r.chains} chains${signed}\n`)
     } else {
       out.write(`audit verify: FAILED: ${what}: ${r.firstProblem ?? 'unknown problem'} (${r.records} records verified before it)\n`)
       code = 1
     }
+    for (const w of r.warnings ?? []) out.write(`audit verify: WARNING: ${what}: ${w}\n`)
   }
   return code
+}
+
+function signingKey (env: NodeJS.ProcessEnv) {
+  return loadSigningKey(resolve(env.DATA_DIR ?? './data'), env.AUDIT_SIGNING_KEY, env, false)
+}
+
+/** Dispatches `speke-proxy audit <sub>`; undefined for an unknown subcommand. */
+export async function runAuditCli (argv: string[], env: NodeJS.ProcessEnv, out: Out, err: Out): Promise<number | undefined> {
+  const [sub, ...rest] = argv
+  try {
+    switch (sub) {
+      case 'verify': return await runAuditVerify(rest, out, err)
+      case 'public-key': return publicKey(rest, env, out, err)
+      case 'prune': return await prune(rest, env, out, err)
+      case 'migrate': return await migrate(rest, env, out, err)
+      default: return undefined
+    }
+  } catch (e) {
+    if (e instanceof SigningKeyError || e instanceof PruneRefused) { err.write(`audit ${sub}: ${e.message}\n`); return 1 }
+    throw e
+  }
+}
+
+function publicKey (args: string[], env: NodeJS.ProcessEnv, out: Out, err: Out): number {
+  if (args.length > 0) { err.write(USAGES); return 2 }
+  out.write(publicKeyPem(signingKey(env)))
+  return 0
+}
+
+async function prune (args: string[], env: NodeJS.ProcessEnv, out: Out, err: Out): Promise<number> {
+  const v = parse<{ before?: string, dir?: string, 'database-url'?: string, schema?: string }>(args,
+    { before: { type: 'string' }, dir: { type: 'string' }, 'database-url': { type: 'string' }, schema: { type: 'string' } }, err, USAGES)
+  if (typeof v === 'number') return v
+  const before = v.before === undefined ? undefined : new Date(v.before)
+  if (before === undefined || Number.isNaN(before.getTime())) { err.write(`audit prune needs --before DATE (e.g. 2025-01-01 or an ISO time)\n${USAGES}`); return 2 }
+  if ((v.dir === undefined) === (v['database-url'] === undefined)) { err.write(`audit prune needs exactly one of --dir or --database-url\n${USAGES}`); return 2 }
+  const key = signingKey(env)
+  const signer = { privateKey: key.privateKey, publicKey: key.publicKey, keyId: key.keyId }
+  let done: Pruned[]
+  if (v.dir !== undefined) {
+    done = await pruneAuditFiles(v.dir, before, signer)
+  } else {
+    done = await pruneAuditDatabase(v['database-url'] as string, v.schema ?? 'public', before, signer)
+  }
+  if (done.length === 0) out.write(`audit prune: nothing before ${before.toISOString()} is covered by a checkpoint; nothing removed\n`)
+  for (const p of done) out.write(`audit prune: chain ${JSON.stringify(p.instance)}: pruned through seq ${p.through}, head ${p.head} (removed ${p.removed.join(', ')})\n`)
+  return 0
+}
+
+async function migrate (args: string[], env: NodeJS.ProcessEnv, out: Out, err: Out): Promise<number> {
+  const v = parse<{ 'database-url'?: string, schema?: string }>(args, { 'database-url': { type: 'string' }, schema: { type: 'string' } }, err, USAGES)
+  if (typeof v === 'number') return v
+  const url = v['database-url'] ?? env.AUDIT_DATABASE_MIGRATE_URL ?? env.AUDIT_DATABASE_URL
+  if (url === undefined || url === '') { err.write(`audit migrate needs --database-url, AUDIT_DATABASE_MIGRATE_URL or AUDIT_DATABASE_URL\n${USAGES}`); return 2 }
+  const schema = v.schema ?? env.AUDIT_DATABASE_SCHEMA ?? 'public'
+  const client = new pg.Client({ connectionString: url, application_name: 'speke-proxy-audit-migrate', connectionTimeoutMillis: 10_000 })
+  try {
+    await client.connect()
+    const applied = await migrateAuditDatabase(client, schema)
+    out.write(`audit migrate: schema ${schema}: ${applied.length === 0 ? 'already up to date' : `applied version ${applied.join(', ')}`}\n`)
+    return 0
+  } catch (e) {
+    err.write(`audit migrate: schema ${schema}: ${errorText(e)}\n`)
+    return 1
+  } finally {
+    await client.end().catch(() => {})
+  }
 }

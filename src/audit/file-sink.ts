@@ -1,9 +1,10 @@
-// File sink: JSON lines under AUDIT_DIR, group-committed with one write+fsync per batch, rotated by size or UTC day.
+// File sink: JSON lines under AUDIT_DIR, group-committed with one write+fsync per batch, rotated by size or UTC day, with signed checkpoints.
 
-import { constants } from 'node:fs'
+import { constants, createReadStream } from 'node:fs'
 import { access, mkdir, open, readdir, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { chainRecord, GENESIS, headOf, type ChainHead } from './chain.js'
+import { checkpointBody, entryProblem, lineOf, newEntry, type CheckpointLine, type CheckpointSettings } from './checkpoint.js'
 import { canonicalJson, sha256Hex, type AuditRecord, type AuditRecordBody } from './record.js'
 import { abortReason, lazyInit, type AuditSink } from './sink.js'
 
@@ -20,6 +21,60 @@ export function instanceTag (instanceId: string): string {
 
 export function segmentName (tag: string, day: string, n: number): string {
   return `audit-${tag}-${day}-${String(n).padStart(6, '0')}.jsonl`
+}
+
+/** The side log of one chain's signed entries (checkpoints, restarts, prunes), beside its segments. */
+export function sideLogName (tag: string): string {
+  return `audit-${tag}.checkpoints`
+}
+
+export const SIDE_LOG_PATTERN = /^audit-(.+)\.checkpoints$/
+
+/** Every line of a file with its number; `torn` is set for bytes after the last newline. */
+export async function * readLines (path: string): AsyncGenerator<{ line: string, lineNo: number, torn?: boolean }> {
+  let lineNo = 0
+  let rest = Buffer.alloc(0)
+  for await (const chunk of createReadStream(path)) {
+    let data = Buffer.concat([rest, chunk as Buffer])
+    let nl: number
+    while ((nl = data.indexOf(0x0a)) >= 0) {
+      lineNo++
+      yield { line: data.subarray(0, nl).toString('utf8'), lineNo }
+      data = data.subarray(nl + 1)
+    }
+    rest = data
+  }
+  if (rest.length > 0) yield { line: rest.toString('utf8'), lineNo: lineNo + 1, torn: true }
+}
+
+/** The parseable lines of a side log (a torn or garbled line is verify's business). Missing file: none. */
+export async function readSideLog (path: string): Promise<Array<CheckpointLine & { lineNo: number }>> {
+  const out: Array<CheckpointLine & { lineNo: number }> = []
+  try {
+    for await (const { line, lineNo, torn } of readLines(path)) {
+      if (torn === true) continue
+      let value: unknown
+      try { value = JSON.parse(line) } catch { continue }
+      const v = value as Partial<CheckpointLine>
+      if (typeof v === 'object' && v !== null && entryProblem(v.checkpoint, undefined) === undefined) out.push({ ...(v as CheckpointLine), lineNo })
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return out
+    throw err
+  }
+  return out
+}
+
+/** Appends lines to a side log and makes them durable. */
+export async function appendSideLog (path: string, lines: CheckpointLine[]): Promise<void> {
+  if (lines.length === 0) return
+  const fh = await open(path, 'a', 0o640)
+  try {
+    await writeAll(fh, Buffer.from(lines.map((l) => `${canonicalJson(l)}\n`).join(''), 'utf8'))
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
 }
 
 export function utcDay (date: Date): string {
@@ -91,6 +146,56 @@ export interface FileSinkOptions {
   instanceId: string
   rotateBytes?: number
   clock?: () => Date
+  /** Signed checkpoints (absent: a plain hash chain, as library callers and old tests use it). */
+  checkpoints?: CheckpointSettings
+}
+
+/** What resuming found about the chain's last checkpoint. */
+interface Resume { lastCheckpoint?: string, since: number, repair: CheckpointLine[], lost?: { seq: number, hash: string } }
+
+/**
+ * Meets the chain's last checkpoint: the record the side log names must be in its segment with its hash, and every
+ * record after it must link up to the last one. Returns what to resume with, or `lost` when the chain does not reach it.
+ */
+async function meetCheckpoint (dir: string, segments: Segment[], side: CheckpointLine[], head: ChainHead): Promise<Resume> {
+  const signed = side.filter((l) => l.checkpoint.kind !== 'pruned' && l.record_seq !== undefined && l.record_hash !== undefined)
+  const last = signed[signed.length - 1]
+  if (last === undefined) return { since: head.seq, repair: [] }
+  const target = { seq: last.record_seq as number, hash: last.record_hash as string }
+  const pruned = side.filter((l) => l.checkpoint.kind === 'pruned').reduce((max, l) => Math.max(max, l.checkpoint.seq), 0)
+  const start = segments.findIndex((s) => s.name === last.file)
+  if (start < 0) {
+    // Its file was pruned: the chain must still go on past the prune point.
+    return pruned >= target.seq && head.seq > pruned ? { lastCheckpoint: target.hash, since: head.seq - target.seq, repair: [] } : { since: 0, repair: [], lost: target }
+  }
+  let at: ChainHead | undefined
+  let lastCheckpoint = target.hash
+  let since = 0
+  const repair: CheckpointLine[] = []
+  for (const seg of segments.slice(start)) {
+    for await (const { line, torn } of readLines(join(dir, seg.name))) {
+      if (torn === true) break
+      let r: AuditRecord
+      try { r = JSON.parse(line) as AuditRecord } catch { return { since: 0, repair: [], lost: target } }
+      if (at === undefined) {
+        if (r.seq < target.seq) continue
+        if (r.seq !== target.seq || r.hash !== target.hash) return { since: 0, repair: [], lost: target }
+        at = headOf(r)
+        continue
+      }
+      if (r.seq !== at.seq + 1 || r.prev_hash !== at.hash) return { since: 0, repair: [], lost: target }
+      at = headOf(r)
+      if (r.checkpoint !== undefined) {
+        lastCheckpoint = r.hash
+        since = 0
+        repair.push(lineOf(r, seg.name))
+      } else {
+        since++
+      }
+    }
+  }
+  if (at === undefined || at.seq !== head.seq || at.hash !== head.hash) return { since: 0, repair: [], lost: target }
+  return { lastCheckpoint, since, repair }
 }
 
 interface Entry { body: AuditRecordBody, signal: AbortSignal, resolve: (r: AuditRecord) => void, reject: (e: Error) => void }
@@ -101,11 +206,18 @@ export function openFileSink (options: FileSinkOptions): AuditSink {
   const rotateBytes = options.rotateBytes ?? DEFAULT_ROTATE_BYTES
   const clock = options.clock ?? (() => new Date())
   const tag = instanceTag(instanceId)
+  const cp = options.checkpoints
+  const sidePath = join(dir, sideLogName(tag))
   let head: ChainHead = GENESIS
   let current: Current | undefined
   let queue: Entry[] = []
   let draining: Promise<void> | undefined
   let closed = false
+  /** Hash of this chain's last checkpoint record, and how many records followed it. */
+  let lastCheckpoint: string | undefined
+  let since = 0
+  let wantCheckpoint = false
+  let checkpointWaiters: Array<(ok: boolean) => void> = []
 
   const state = lazyInit(async () => {
     await mkdir(dir, { recursive: true, mode: 0o750 })
@@ -127,7 +239,54 @@ export function openFileSink (options: FileSinkOptions): AuditSink {
         break
       }
     }
+    if (cp === undefined) return
+    const side = await readSideLog(sidePath)
+    const resume = await meetCheckpoint(dir, mine, side, head)
+    if (resume.lost === undefined) {
+      lastCheckpoint = resume.lastCheckpoint
+      since = resume.since
+      // Checkpoints that reached the chain but not the side log (a crash between the two fsyncs) are added now.
+      const known = new Set(side.map((l) => l.record_hash))
+      await appendSideLog(sidePath, resume.repair.filter((l) => !known.has(l.record_hash)))
+      return
+    }
+    // The chain does not reach its own last checkpoint: say so in a signed record before writing anything else.
+    const entry = newEntry(cp.signer, 'restart', 'file', instanceId, head, resume.lost.hash, clock(), resume.lost)
+    await commit([chainRecord(checkpointBody(entry, clock()), head)])
   })
+
+  /** Writes chained records with one write+fsync; on failure nothing of them stays. Then logs their checkpoints. */
+  async function commit (records: AuditRecord[]): Promise<void> {
+    const bytes = Buffer.from(records.map((r) => `${canonicalJson(r)}\n`).join(''), 'utf8')
+    const seg = await segmentFor(clock(), bytes.length)
+    const before = seg.size
+    try {
+      await writeAll(seg.fh, bytes)
+      await seg.fh.sync()
+    } catch (err) {
+      // Undo a partial batch so no unacknowledged record stays in the chain, then re-read the file before the next write.
+      await seg.fh.truncate(before).then(async () => await seg.fh.sync()).catch(() => {})
+      await dropHandle()
+      state.reset()
+      throw err
+    }
+    seg.size += bytes.length
+    head = headOf(records[records.length - 1])
+    for (const r of records) {
+      if (r.checkpoint === undefined) { since++; continue }
+      since = 0
+      lastCheckpoint = r.hash
+    }
+  }
+
+  /** After a commit: the side log and the anchor line for each checkpoint record (the chain already holds them). */
+  async function publish (records: AuditRecord[], file: string): Promise<void> {
+    const lines = records.filter((r) => r.checkpoint !== undefined).map((r) => lineOf(r, file))
+    if (lines.length === 0) return
+    // A side log that cannot be written now is repaired from the chain at the next start.
+    await appendSideLog(sidePath, lines).catch(() => {})
+    for (const l of lines) cp?.onCheckpoint?.(l)
+  }
 
   async function dropHandle (): Promise<void> {
     const fh = current?.fh
@@ -156,7 +315,8 @@ export function openFileSink (options: FileSinkOptions): AuditSink {
     return current as Current & { fh: FileHandle }
   }
 
-  async function flush (batch: Entry[]): Promise<void> {
+  /** One group commit: the batch, and a checkpoint after it when one is due (or forced and anything is unsigned). */
+  async function flush (batch: Entry[], force: boolean): Promise<void> {
     try {
       await state.ready()
       const records: AuditRecord[] = []
@@ -166,35 +326,38 @@ export function openFileSink (options: FileSinkOptions): AuditSink {
         records.push(record)
         next = headOf(record)
       }
-      const bytes = Buffer.from(records.map((r) => `${canonicalJson(r)}\n`).join(''), 'utf8')
-      const seg = await segmentFor(clock(), bytes.length)
-      const before = seg.size
-      try {
-        await writeAll(seg.fh, bytes)
-        await seg.fh.sync()
-      } catch (err) {
-        // Undo a partial batch so no unacknowledged record stays in the chain, then re-read the file before the next write.
-        await seg.fh.truncate(before).then(async () => await seg.fh.sync()).catch(() => {})
-        await dropHandle()
-        state.reset()
-        throw err
+      const unsigned = since + records.length
+      if (cp !== undefined && unsigned > 0 && (force || unsigned >= cp.everyRecords)) {
+        const entry = newEntry(cp.signer, 'checkpoint', 'file', instanceId, next, lastCheckpoint, clock())
+        records.push(chainRecord(checkpointBody(entry, clock()), next))
       }
-      seg.size += bytes.length
-      head = next
+      if (records.length === 0) return
+      await commit(records)
+      const file = current?.name ?? ''
       batch.forEach((entry, i) => entry.resolve(records[i]))
+      await publish(records, file)
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err))
       for (const entry of batch) entry.reject(error)
+      if (batch.length === 0) throw error
     }
   }
 
   function pump (): void {
     if (draining !== undefined) return
     draining = (async () => {
-      while (queue.length > 0) {
+      while (queue.length > 0 || wantCheckpoint) {
         const batch = queue.filter((e) => !e.signal.aborted)
         queue = []
-        if (batch.length > 0) await flush(batch)
+        const force = wantCheckpoint
+        const waiters = checkpointWaiters
+        wantCheckpoint = false
+        checkpointWaiters = []
+        let ok = true
+        try {
+          if (batch.length > 0 || force) await flush(batch, force)
+        } catch { ok = false }
+        for (const w of waiters) w(ok)
       }
     })().finally(() => { draining = undefined })
   }
@@ -217,6 +380,15 @@ export function openFileSink (options: FileSinkOptions): AuditSink {
       }, { once: true })
       pump()
     }),
+    checkpoint: async () => {
+      if (cp === undefined || closed) return
+      const ok = await new Promise<boolean>((resolve) => {
+        checkpointWaiters.push(resolve)
+        wantCheckpoint = true
+        pump()
+      })
+      if (!ok) throw new Error('audit file sink: the checkpoint could not be written')
+    },
     close: async () => {
       closed = true
       while (draining !== undefined) await draining

@@ -1,12 +1,16 @@
-// Audit trail public API: record requests, keep the HMAC key, query, and verify the hash chains.
+// Audit trail public API: record requests, keep the HMAC and signing keys, query, verify, prune.
 
 export { openAuditTrail, type AuditSettings, type AuditTrail } from './trail.js'
 export { loadOrCreateHmacKey, HMAC_KEY_FILE, MIN_HMAC_KEY_BYTES } from './hmac-key.js'
 export { hmacValue, canonicalJson, sha256Hex, AUDIT_OUTCOMES, type AuditEvent, type AuditRecord, type AuditOutcome } from './record.js'
 export { GENESIS_HASH, recordHash } from './chain.js'
-export { verifyAuditFiles, verifyAuditDatabase, type VerifyResult } from './verify.js'
+export { verifyAuditFiles, verifyAuditDatabase, type VerifyResult, type VerifyOptions } from './verify.js'
 export { queryAudit, DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT, type AuditSource, type AuditFilter, type AuditPage } from './query.js'
 export { migrateAuditDatabase, AUDIT_MIGRATIONS } from './pg-schema.js'
 export { openAuditPool } from './pg-sink.js'
-export { runAuditVerify } from './cli-verify.js'
+export { runAuditVerify, runAuditCli } from './cli-verify.js'
+export { loadSigningKey, publicKeyPem, parsePublicKey, keyIdOf, signingKeySpecProblem, SigningKeyError, SIGNING_KEY_FILE, type SigningKey } from './signing-key.js'
+export { loadOrCreateInstanceId, INSTANCE_ID_FILE } from './instance-id.js'
+export { pruneAuditFiles, pruneAuditDatabase, type Pruned } from './prune.js'
+export { signEntry, entryProblem, ANCHOR_MESSAGE, type SignedEntry, type CheckpointLine, type Signer } from './checkpoint.js'
 export type { AuditLog } from './sink.js'

@@ -1,8 +1,8 @@
 // PostgreSQL audit schema: versioned migrations (run under an advisory lock) and the mapping between rows and records.
 
 import type { ClientBase } from 'pg'
-import { GENESIS_HASH } from './chain.js'
-import { AUDIT_RECORD_FIELDS, type AuditOutcome, type AuditRecord } from './record.js'
+import type { SignedEntry } from './checkpoint.js'
+import { AUDIT_RECORD_FIELDS, type AuditOutcome, type AuditRecord, type RefusalSummary } from './record.js'
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
 
@@ -56,8 +56,55 @@ export const AUDIT_MIGRATIONS: ReadonlyArray<(s: string) => string[]> = [
       hash text NOT NULL,
       updated_at timestamptz NOT NULL DEFAULT now()
     )`
+  ],
+  // Refusal summaries: the counts of one window; NULL on every other record (and on every record written before).
+  (s) => [`ALTER TABLE ${s}.audit_records ADD COLUMN IF NOT EXISTS refusals jsonb`],
+  // Signed checkpoints (checkpoint.ts): a column on the records, an append-only side log, and records that refuse
+  // UPDATE, DELETE and TRUNCATE (prune deletes as the owner role only, with speke_proxy.audit_prune set). The heads
+  // table is gone: the writer finds its head in the records (needing only INSERT and SELECT), and nothing trusts a head row.
+  (s) => [
+    `ALTER TABLE ${s}.audit_records ADD COLUMN IF NOT EXISTS checkpoint jsonb`,
+    `CREATE INDEX IF NOT EXISTS audit_records_checkpoint_idx ON ${s}.audit_records (instance_id, seq) WHERE checkpoint IS NOT NULL`,
+    `CREATE TABLE IF NOT EXISTS ${s}.audit_checkpoints (
+      entry_hash text PRIMARY KEY,
+      instance_id text NOT NULL,
+      kind text NOT NULL CHECK (kind IN ('checkpoint', 'restart', 'pruned')),
+      seq bigint NOT NULL,
+      record_seq bigint,
+      record_hash text,
+      entry jsonb NOT NULL,
+      stored_at timestamptz NOT NULL DEFAULT clock_timestamp()
+    )`,
+    `CREATE INDEX IF NOT EXISTS audit_checkpoints_instance_idx ON ${s}.audit_checkpoints (instance_id, stored_at)`,
+    `CREATE OR REPLACE FUNCTION ${s}.audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    BEGIN
+      IF TG_OP = 'DELETE' AND TG_TABLE_NAME = 'audit_records'
+         AND current_setting('speke_proxy.audit_prune', true) = 'on'
+         AND pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = TG_RELID), 'MEMBER') THEN
+        RETURN OLD;
+      END IF;
+      RAISE EXCEPTION 'speke-proxy audit: % on %.% refused: audit records are append-only (speke-proxy audit prune, as the owner role, is the only way to remove them)', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
+        USING ERRCODE = 'insufficient_privilege';
+    END
+    $fn$`,
+    `CREATE TRIGGER audit_records_append_only BEFORE UPDATE OR DELETE ON ${s}.audit_records FOR EACH ROW EXECUTE FUNCTION ${s}.audit_append_only()`,
+    `CREATE TRIGGER audit_records_no_truncate BEFORE TRUNCATE ON ${s}.audit_records FOR EACH STATEMENT EXECUTE FUNCTION ${s}.audit_append_only()`,
+    `CREATE TRIGGER audit_checkpoints_append_only BEFORE UPDATE OR DELETE ON ${s}.audit_checkpoints FOR EACH ROW EXECUTE FUNCTION ${s}.audit_append_only()`,
+    `CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON ${s}.audit_checkpoints FOR EACH STATEMENT EXECUTE FUNCTION ${s}.audit_append_only()`,
+    `DROP TABLE IF EXISTS ${s}.audit_chain_heads`
   ]
 ]
+
+/** The schema version a database holds (0 when it has no audit tables). */
+export async function auditSchemaVersion (client: Pick<ClientBase, 'query'>, schema: string): Promise<number> {
+  const s = quoteSchema(schema)
+  const exists = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [`${s}.audit_migrations`])
+  if (exists.rows[0]?.t === null || exists.rows[0]?.t === undefined) return 0
+  const { rows } = await client.query<{ v: number | null }>(`SELECT max(version) AS v FROM ${s}.audit_migrations`)
+  return rows[0]?.v ?? 0
+}
+
+export const LATEST_AUDIT_VERSION = AUDIT_MIGRATIONS.length
 
 /** Creates the schema and applies missing migrations; safe to run concurrently from several instances. Returns the versions applied now. */
 export async function migrateAuditDatabase (client: ClientBase, schema: string): Promise<number[]> {
@@ -86,34 +133,35 @@ export async function migrateAuditDatabase (client: ClientBase, schema: string):
   return applied
 }
 
-/** Ensures this instance has a chain-head row, starting from its last stored record if the row is missing. */
-export async function ensureChainHead (client: ClientBase, schema: string, instanceId: string): Promise<void> {
-  const s = quoteSchema(schema)
-  await client.query(
-    `INSERT INTO ${s}.audit_chain_heads (instance_id, seq, hash)
-     SELECT $1, COALESCE(last.seq, 0), COALESCE(last.hash, $2)
-       FROM (SELECT 1) one
-       LEFT JOIN (SELECT seq, hash FROM ${s}.audit_records WHERE instance_id = $1 ORDER BY seq DESC LIMIT 1) last ON true
-     ON CONFLICT (instance_id) DO NOTHING`,
-    [instanceId, GENESIS_HASH])
-}
-
-/** A row of audit_records as node-postgres returns it: the record's fields, with the driver's types for three of them. */
-export type AuditRow = Omit<AuditRecord, 'time' | 'seq' | 'outcome'> & { time: Date, seq: string, outcome: string }
+/** A row of audit_records as node-postgres returns it: the record's fields, with the driver's types for four of them. */
+export type AuditRow = Omit<AuditRecord, 'time' | 'seq' | 'outcome' | 'refusals' | 'checkpoint'> & { time: Date, seq: string, outcome: string, refusals: RefusalSummary | null, checkpoint: SignedEntry | null }
 
 export const RECORD_COLUMNS = AUDIT_RECORD_FIELDS.map((f) => f === 'time' ? '"time"' : f).join(', ')
 
+/** The record a row stores; `refusals` and `checkpoint` are left out unless set, so records without them hash as they were written. */
 export function rowToRecord (row: AuditRow): AuditRecord {
+  const { refusals, checkpoint, ...rest } = row
   return {
-    ...row,
+    ...rest,
     time: row.time.toISOString(),
     seq: Number(row.seq),
-    outcome: row.outcome as AuditOutcome
+    outcome: row.outcome as AuditOutcome,
+    ...(refusals === null || refusals === undefined ? {} : { refusals }),
+    ...(checkpoint === null || checkpoint === undefined ? {} : { checkpoint })
   }
 }
 
+/** The select list for records in a database that may predate a migration: a missing `refusals` or `checkpoint` column reads as NULL. */
+export async function recordColumnsOf (client: Pick<ClientBase, 'query'>, schema: string): Promise<string> {
+  const { rows } = await client.query<{ column_name: string }>(
+    "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'audit_records' AND column_name IN ('refusals', 'checkpoint')", [schema])
+  const have = new Set(rows.map((r) => r.column_name))
+  return AUDIT_RECORD_FIELDS.map((f) => f === 'time' ? '"time"' : (f === 'refusals' || f === 'checkpoint') && !have.has(f) ? `NULL::jsonb AS ${f}` : f).join(', ')
+}
+
 export function recordToParams (record: AuditRecord): unknown[] {
-  return AUDIT_RECORD_FIELDS.map((f) => record[f])
+  // node-postgres would send an object as text anyway, but a jsonb column wants it as JSON text explicitly.
+  return AUDIT_RECORD_FIELDS.map((f) => f === 'refusals' || f === 'checkpoint' ? (record[f] === undefined ? null : JSON.stringify(record[f])) : record[f])
 }
 
 export function insertRecordSql (schema: string): string {

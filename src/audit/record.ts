@@ -1,6 +1,7 @@
 // Audit record shape, canonical JSON, hashing and HMAC fingerprints: turns what the pipeline knows into a record with no secret in it.
 
 import { createHash, createHmac, randomUUID } from 'node:crypto'
+import type { SignedEntry } from './checkpoint.js'
 
 export type AuditOutcome = 'ok' | 'rejected' | 'upstream_error'
 export const AUDIT_OUTCOMES: readonly AuditOutcome[] = ['ok', 'rejected', 'upstream_error']
@@ -28,6 +29,34 @@ export interface AuditEvent {
   /** The trail stores the SHA-256 of the bodies only. */
   requestBody?: Buffer
   responseBody?: Buffer
+  /**
+   * Whether the request carried a valid credential (a managed tenant's or an accepted pass-through token). Refusals
+   * without one are counted into the per-minute refusal summary instead of a record each. When unset, a request
+   * counts as authenticated exactly when its tenant was resolved.
+   */
+  authenticated?: boolean
+  /** The refusal's stable code (e.g. MISSING_TOKEN), what the refusal summary counts by; not stored in the record. */
+  errorCode?: string
+}
+
+/** One line of a refusal summary: how often one client IP was refused on one route for one reason. */
+export type RefusalCount = {
+  route: string
+  status: number
+  reason: string
+  caller_ip: string | null
+  count: number
+}
+
+/** What a refusal summary record holds: refusals of requests without a valid credential in one window (usually a UTC minute). */
+export type RefusalSummary = {
+  window_start: string
+  window_end: string
+  total: number
+  /** The busiest (route, status, reason, client IP) keys, most refused first. */
+  top: RefusalCount[]
+  /** Refusals not itemised in `top` (keys beyond the bound). */
+  other: number
 }
 
 /** One stored audit record (field names are the JSON keys and the PostgreSQL columns). */
@@ -58,7 +87,14 @@ export type AuditRecord = {
   response_sha256: string | null
   prev_hash: string
   hash: string
+  /** Only on refusal summary records (route REFUSAL_SUMMARY_ROUTE); absent from every other record, so old records hash as before. */
+  refusals?: RefusalSummary
+  /** Only on checkpoint and restart records: the signed entry (see checkpoint.ts); absent from every other record. */
+  checkpoint?: SignedEntry
 }
+
+/** The route of the one record per minute that counts refusals of requests without a valid credential. */
+export const REFUSAL_SUMMARY_ROUTE = 'refusal-summary'
 
 /** A record before a sink places it in its chain. */
 export type AuditRecordBody = Omit<AuditRecord, 'seq' | 'prev_hash' | 'hash'>
@@ -67,7 +103,7 @@ export type AuditRecordBody = Omit<AuditRecord, 'seq' | 'prev_hash' | 'hash'>
 export const AUDIT_RECORD_FIELDS = [
   'id', 'time', 'instance_id', 'seq', 'request_id', 'route', 'tenant', 'caller_ip', 'user_agent', 'speke_version',
   'content_id', 'requested_kids', 'drm_systems', 'track_types', 'key_periods', 'upstream_status', 'upstream_latency_ms',
-  'outcome', 'status', 'error', 'returned_kids', 'key_fingerprints', 'request_sha256', 'response_sha256', 'prev_hash', 'hash'
+  'outcome', 'status', 'error', 'returned_kids', 'key_fingerprints', 'request_sha256', 'response_sha256', 'prev_hash', 'hash', 'refusals', 'checkpoint'
 ] as const satisfies ReadonlyArray<keyof AuditRecord>
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue | undefined }
@@ -94,8 +130,10 @@ export function hmacValue (hmacKey: Buffer, value: string | Buffer): string {
   return `hmac-sha256:${createHmac('sha256', hmacKey).update(value).digest('hex')}`
 }
 
-const MAX_TEXT = 4096
-const MAX_SHORT = 1024
+/** Free text the proxy wrote (error messages, which may quote an upstream answer). */
+const MAX_TEXT = 1024
+/** Anything copied from the request (user agent, content id, SPEKE version, kids, track types, …). */
+export const MAX_REFLECTED = 200
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
 
 /** Text that survives UTF-8 and PostgreSQL unchanged: no NUL, no lone surrogate, bounded length. */
@@ -104,7 +142,7 @@ export function cleanText (value: string, max: number): string {
   return clean.length > max ? `${clean.slice(0, max)}…` : clean
 }
 
-function optionalText (value: string | undefined, max = MAX_SHORT): string | null {
+function optionalText (value: string | undefined, max = MAX_REFLECTED): string | null {
   return value === undefined ? null : cleanText(value, max)
 }
 
@@ -120,7 +158,7 @@ function optionalInt (value: number | undefined): number | null {
 }
 
 function textList (values: string[], lower: boolean): string[] {
-  return values.map((v) => cleanText(lower ? v.trim().toLowerCase() : v, MAX_SHORT))
+  return values.map((v) => cleanText(lower ? v.trim().toLowerCase() : v, MAX_REFLECTED))
 }
 
 /** Removes any spelling of a returned key (hex in either case, base64, base64url) from free text such as an upstream error. */
@@ -145,8 +183,8 @@ export function buildRecordBody (event: AuditEvent, hmacKey: Buffer, instanceId:
     id: randomUUID(),
     time: now.toISOString(),
     instance_id: instanceId,
-    request_id: cleanText(event.requestId, MAX_SHORT),
-    route: cleanText(event.route, MAX_SHORT),
+    request_id: cleanText(event.requestId, MAX_REFLECTED),
+    route: cleanText(event.route, MAX_REFLECTED),
     tenant: scrub(event.tenant),
     caller_ip: optionalText(event.callerIp),
     user_agent: scrub(event.userAgent),
@@ -161,9 +199,39 @@ export function buildRecordBody (event: AuditEvent, hmacKey: Buffer, instanceId:
     outcome: event.outcome,
     status: Number.isFinite(event.status) ? int32(event.status) : 0,
     error: scrub(event.error, MAX_TEXT),
-    returned_kids: event.returnedKeys.map((k) => cleanText(k.kid.trim().toLowerCase(), MAX_SHORT)),
+    returned_kids: event.returnedKeys.map((k) => cleanText(k.kid.trim().toLowerCase(), MAX_REFLECTED)),
     key_fingerprints: event.returnedKeys.map((k) => hmacValue(hmacKey, k.key)),
     request_sha256: event.requestBody === undefined ? null : sha256Hex(event.requestBody),
     response_sha256: event.responseBody === undefined ? null : sha256Hex(event.responseBody)
+  }
+}
+
+/** The record body of a refusal summary: no request of its own, the counts in `refusals`, a sentence in `error`. */
+export function buildSummaryBody (summary: RefusalSummary, instanceId: string, now: Date): AuditRecordBody {
+  return {
+    id: randomUUID(),
+    time: now.toISOString(),
+    instance_id: instanceId,
+    request_id: `refusals-${summary.window_start}`,
+    route: REFUSAL_SUMMARY_ROUTE,
+    tenant: null,
+    caller_ip: null,
+    user_agent: null,
+    speke_version: null,
+    content_id: null,
+    requested_kids: [],
+    drm_systems: [],
+    track_types: [],
+    key_periods: [],
+    upstream_status: null,
+    upstream_latency_ms: null,
+    outcome: 'rejected',
+    status: 0,
+    error: `${summary.total} key request${summary.total === 1 ? '' : 's'} without a valid credential refused from ${summary.window_start} to ${summary.window_end} (counts in "refusals")`,
+    returned_kids: [],
+    key_fingerprints: [],
+    request_sha256: null,
+    response_sha256: null,
+    refusals: summary
   }
 }

@@ -10,10 +10,14 @@ export interface AuditSink {
   append (body: AuditRecordBody, signal: AbortSignal): Promise<AuditRecord>
   /** Checks, without writing a record, that the sink could write now (readiness after a failure). */
   probe (): Promise<void>
+  /** Signs the chain's head now if any record is unsigned (interval and shutdown checkpoints). */
+  checkpoint? (): Promise<void>
   close (): Promise<void>
 }
 
 export interface AuditLog {
+  /** Anchor lines (signed checkpoints) go here; a logger without it ships no anchors. */
+  info? (obj: object, msg: string): void
   warn (obj: object, msg: string): void
   error (obj: object, msg: string): void
 }

@@ -1,12 +1,15 @@
-// Audit trail: builds one record per request, hands it to every sink, and fails closed (503) when none confirms in time.
+// Audit trail: one record per authenticated request, one summary per minute of refusals without a valid credential, signed checkpoints; fails closed (503).
 
+import { statfs } from 'node:fs/promises'
 import { ProxyError } from '../errors.js'
 import { openFileSink } from './file-sink.js'
 import { openPgSink } from './pg-sink.js'
 import type { AuditSource } from './query.js'
-import { buildRecordBody, type AuditEvent } from './record.js'
+import { buildRecordBody, buildSummaryBody, type AuditEvent, type AuditRecordBody, type RefusalSummary } from './record.js'
+import { createRefusalCounter } from './refusals.js'
 import { MIN_HMAC_KEY_BYTES } from './hmac-key.js'
 import { abortReason, errorText, silentLog, type AuditLog, type AuditSink } from './sink.js'
+import { ANCHOR_MESSAGE, type CheckpointLine, type CheckpointSettings, type Signer } from './checkpoint.js'
 
 export interface AuditSettings {
   /** File sink when set. */
@@ -25,6 +28,14 @@ export interface AuditSettings {
   rotateBytes?: number
   /** Time source for record times and day rotation (tests). */
   clock?: () => Date
+  /** Readiness fails while the file sink's volume has less free space than this (AUDIT_MIN_FREE_MB); 0 or unset: no check. */
+  minFreeBytes?: number
+  /** Window of the refusal summary, default one minute (tests). */
+  summaryWindowMs?: number
+  /** Signed checkpoints (AUDIT_SIGNING_KEY and friends); without them the chains are plain hash chains. */
+  checkpoints?: { signer: Signer, everyRecords: number, intervalMs: number }
+  /** Owner role URL for PostgreSQL migrations (AUDIT_DATABASE_MIGRATE_URL). */
+  databaseMigrateUrl?: string
 }
 
 export interface AuditTrail {
@@ -33,9 +44,15 @@ export interface AuditTrail {
    * durably; rejects with ProxyError 503 AUDIT_UNAVAILABLE when none did and !failOpen.
    */
   record (event: AuditEvent): Promise<void>
-  /** False after the last write failed on every sink. */
+  /** False after the last write failed on every sink, or while the audit volume is below its free-space floor. */
   healthy (): boolean
-  /** Waits for writes in flight, then closes files and the pool. */
+  /** Why the trail is not healthy, for /readyz (undefined when it is). */
+  problem (): string | undefined
+  /** Writes the refusal summary of the current window now (also done at each window end and at close). */
+  flushSummary (): Promise<void>
+  /** Signs every sink's head now when it has unsigned records (also done every interval and at close). */
+  checkpoint (): Promise<void>
+  /** Waits for writes in flight, writes the pending refusal summary, then closes files and the pool. */
   close (): Promise<void>
   /** Where GET /admin/audit reads from: PostgreSQL when configured, else the files. */
   readonly source: AuditSource
@@ -59,6 +76,20 @@ async function appendWithin (sink: AuditSink, body: Parameters<AuditSink['append
 }
 
 const PROBE_INTERVAL_MS = 2000
+const SPACE_INTERVAL_MS = 5000
+
+/** Bytes free for an unprivileged writer on the volume holding `dir`. */
+async function freeBytes (dir: string): Promise<number> {
+  const stats = await statfs(dir)
+  return Number(stats.bavail) * Number(stats.bsize)
+}
+
+const mb = (bytes: number): string => `${Math.floor(bytes / (1024 * 1024))} MB`
+
+/** Whether a request carried a valid credential: as the caller says, else whether a tenant was resolved. */
+function isAuthenticated (event: AuditEvent): boolean {
+  return event.authenticated ?? event.tenant !== undefined
+}
 
 async function withinDeadline (work: Promise<void>, timeoutMs: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined
@@ -94,12 +125,20 @@ export async function openAuditTrail (settings: AuditSettings, log: AuditLog = s
   const clock = settings.clock ?? (() => new Date())
   const sinks: AuditSink[] = []
   let source: AuditSource | undefined
+  // Each sink signs its own chain; every checkpoint is also one log line, an anchor held by whoever ships the log.
+  const checkpoints: CheckpointSettings | undefined = settings.checkpoints === undefined
+    ? undefined
+    : {
+        signer: settings.checkpoints.signer,
+        everyRecords: settings.checkpoints.everyRecords,
+        onCheckpoint: (line: CheckpointLine) => { log.info?.({ audit_checkpoint: line }, ANCHOR_MESSAGE) }
+      }
   if (settings.dir !== undefined) {
-    sinks.push(openFileSink({ dir: settings.dir, instanceId: settings.instanceId, rotateBytes: settings.rotateBytes, clock }))
+    sinks.push(openFileSink({ dir: settings.dir, instanceId: settings.instanceId, rotateBytes: settings.rotateBytes, clock, checkpoints }))
     source = { kind: 'files', dir: settings.dir }
   }
   if (settings.databaseUrl !== undefined) {
-    const pgSink = openPgSink({ databaseUrl: settings.databaseUrl, schema: settings.databaseSchema, instanceId: settings.instanceId, timeoutMs, log })
+    const pgSink = openPgSink({ databaseUrl: settings.databaseUrl, schema: settings.databaseSchema, instanceId: settings.instanceId, timeoutMs, log, migrateUrl: settings.databaseMigrateUrl, checkpoints })
     sinks.push(pgSink)
     source = { kind: 'postgres', pool: pgSink.pool, schema: pgSink.schema }
   }
@@ -130,12 +169,38 @@ export async function openAuditTrail (settings: AuditSettings, log: AuditLog = s
       .then((results) => { if (results.some(r => r.status === 'fulfilled')) lastOk = true })
       .finally(() => { probing = false })
   }
+  // Free space on the file sink's volume, checked at startup and then at most every SPACE_INTERVAL_MS when readiness asks.
+  const minFree = settings.minFreeBytes ?? 0
+  let spaceProblem: string | undefined
+  let spaceChecking = false
+  let lastSpaceCheck = 0
+  async function checkSpace (): Promise<void> {
+    if (settings.dir === undefined || minFree <= 0) return
+    const dir = settings.dir
+    lastSpaceCheck = Date.now()
+    try {
+      const free = await freeBytes(dir)
+      const problem = free < minFree
+        ? `audit volume of ${dir} has ${mb(free)} free, below the floor of ${mb(minFree)} (AUDIT_MIN_FREE_MB): free space or move AUDIT_DIR`
+        : undefined
+      if (problem !== undefined && spaceProblem === undefined) log.error({ dir, freeBytes: free, minFreeBytes: minFree }, 'audit volume below its free-space floor: reporting not ready')
+      spaceProblem = problem
+    } catch (err) {
+      // A directory that cannot be examined is the sinks' problem to report; keep the last verdict.
+      log.warn({ dir, err: errorText(err) }, 'cannot read the free space of the audit volume')
+    }
+  }
+  function refreshSpace (): void {
+    if (spaceChecking || closed || Date.now() - lastSpaceCheck < SPACE_INTERVAL_MS) return
+    spaceChecking = true
+    void checkSpace().finally(() => { spaceChecking = false })
+  }
   let closed = false
+  await checkSpace()
   const inFlight = new Set<Promise<void>>()
 
-  /** Every sink gets the record and its own deadline; the request proceeds when at least one confirmed. */
-  async function write (event: AuditEvent): Promise<void> {
-    const body = buildRecordBody(event, settings.hmacKey, settings.instanceId, clock())
+  /** Every sink gets the record and its own deadline; resolves when at least one confirmed, else returns what failed. */
+  async function writeBody (body: AuditRecordBody): Promise<string[] | undefined> {
     const results = await Promise.allSettled(sinks.map(async (sink) => await appendWithin(sink, body, timeoutMs)))
     const failures: string[] = []
     results.forEach((r, i) => {
@@ -144,7 +209,13 @@ export async function openAuditTrail (settings: AuditSettings, log: AuditLog = s
       log.error({ sink: sinks[i].name, requestId: body.request_id, recordId: body.id, err: errorText(r.reason) }, 'audit sink failed to record')
     })
     lastOk = failures.length < sinks.length
-    if (lastOk) return
+    return lastOk ? undefined : failures
+  }
+
+  async function write (event: AuditEvent): Promise<void> {
+    const body = buildRecordBody(event, settings.hmacKey, settings.instanceId, clock())
+    const failures = await writeBody(body)
+    if (failures === undefined) return
     if (settings.failOpen) {
       log.error({ requestId: body.request_id, recordId: body.id }, 'no audit sink recorded the request; serving it anyway (AUDIT_FAIL_OPEN=true)')
       return
@@ -152,8 +223,66 @@ export async function openAuditTrail (settings: AuditSettings, log: AuditLog = s
     throw new ProxyError(503, 'AUDIT_UNAVAILABLE', `audit trail unavailable: ${failures.join('; ')}`)
   }
 
+  // Refusals without a valid credential cost an attacker nothing, so they are counted, not written one by one:
+  // one summary record per window, written when the window ends (timer), when a later refusal arrives, and at close.
+  const windowMs = settings.summaryWindowMs ?? 60_000
+  const counter = createRefusalCounter(windowMs)
+  let summaryTimer: NodeJS.Timeout | undefined
+
+  async function writeSummary (summary: RefusalSummary | undefined): Promise<void> {
+    if (summary === undefined) return
+    const body = buildSummaryBody(summary, settings.instanceId, clock())
+    const failures = await writeBody(body)
+    // No key depends on this record: its loss is logged with the counts, and the refusals stay refusals.
+    if (failures !== undefined) log.error({ refusals: summary.total, windowStart: summary.window_start, err: failures.join('; ') }, 'refusal summary not recorded by any audit sink')
+  }
+
+  function track (work: Promise<void>): void {
+    const settled = work.then(() => {}, () => {})
+    inFlight.add(settled)
+    void settled.finally(() => inFlight.delete(settled))
+  }
+
+  function scheduleSummary (): void {
+    if (summaryTimer !== undefined || closed) return
+    const end = counter.windowEnd()
+    if (end === undefined) return
+    summaryTimer = setTimeout(() => {
+      summaryTimer = undefined
+      track(writeSummary(counter.take(clock())))
+      scheduleSummary()
+    }, Math.max(0, end.getTime() - clock().getTime()) + 50)
+    summaryTimer.unref()
+  }
+
+  function countRefusal (event: AuditEvent): void {
+    const previous = counter.add({ route: event.route, status: event.status, reason: event.errorCode ?? event.error ?? `status ${event.status}`, callerIp: event.callerIp }, clock())
+    track(writeSummary(previous))
+    if (previous !== undefined && summaryTimer !== undefined) { clearTimeout(summaryTimer); summaryTimer = undefined }
+    scheduleSummary()
+  }
+
+  async function checkpointAll (): Promise<void> {
+    await Promise.all(sinks.map(async (sink) => {
+      if (sink.checkpoint === undefined) return
+      try {
+        await withinDeadline(sink.checkpoint(), timeoutMs)
+      } catch (err) {
+        log.error({ sink: sink.name, err: errorText(err) }, 'audit checkpoint not written')
+      }
+    }))
+  }
+  const checkpointTimer = settings.checkpoints === undefined
+    ? undefined
+    : setInterval(() => { if (!closed) track(checkpointAll()) }, settings.checkpoints.intervalMs)
+  checkpointTimer?.unref()
+
   async function record (event: AuditEvent): Promise<void> {
     if (closed) throw new ProxyError(503, 'AUDIT_UNAVAILABLE', 'audit trail unavailable: closed')
+    if (event.outcome === 'rejected' && !isAuthenticated(event) && event.returnedKeys.length === 0) {
+      countRefusal(event)
+      return
+    }
     const pending = write(event)
     const settled = pending.then(() => {}, () => {})
     inFlight.add(settled)
@@ -168,12 +297,23 @@ export async function openAuditTrail (settings: AuditSettings, log: AuditLog = s
     record,
     healthy: () => {
       if (!lastOk) probe()
-      return lastOk
+      refreshSpace()
+      return lastOk && spaceProblem === undefined
+    },
+    problem: () => {
+      if (!lastOk) return 'no audit sink can write (see the log)'
+      return spaceProblem
     },
     source,
+    flushSummary: async () => { await writeSummary(counter.take(clock(), true)) },
+    checkpoint: checkpointAll,
     close: async () => {
       closed = true
+      clearTimeout(summaryTimer)
+      clearInterval(checkpointTimer)
       await Promise.allSettled([...inFlight])
+      await writeSummary(counter.take(clock(), true))
+      await checkpointAll()
       const results = await Promise.allSettled(sinks.map(async (s) => await s.close()))
       for (const r of results) if (r.status === 'rejected') log.error({ err: errorText(r.reason) }, 'audit sink did not close cleanly')
     }

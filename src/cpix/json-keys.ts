@@ -1,7 +1,7 @@
 // The JSON key API's two translations: a JSON key request into the CPIX request PallyCon's client sends, and a CPIX reply into that client's JSON.
 
 import { randomUUID } from 'node:crypto'
-import { unprocessable } from '../errors.js'
+import { badRequest, clip, unprocessable } from '../errors.js'
 import { decodeBase64 } from './base64.js'
 import type { CpixDocument, DrmSystem } from './model.js'
 import { parsePsshBoxes } from './pssh.js'
@@ -20,6 +20,13 @@ export const DRM_TYPES: Record<string, string> = {
   aes128: CLEARKEY_AES128,
   sampleaes: SAMPLE_AES
 }
+
+/** Track types one JSON key request may ask for (PallyCon's client uses at most AUDIO, SD, HD, UHD1, UHD2). */
+export const MAX_TRACK_TYPES = 16
+/** DRM system entries (track types × DRM types) one JSON key request may make the proxy build and the KMS fill. */
+export const MAX_DRM_ENTRIES = 64
+/** Longest track type name. */
+export const MAX_TRACK_TYPE_CHARS = 64
 
 export interface JsonKeyRequest {
   content_id: string
@@ -51,19 +58,26 @@ export interface JsonKeyReply {
   content_key_list: JsonContentKey[]
 }
 
-/** Check and normalise the JSON body; errors name the field. */
+/**
+ * Check and normalise the JSON body; errors name the field. Lists are bounded before anything is built from them:
+ * no DRM type or track type twice, at most MAX_TRACK_TYPES track types and MAX_DRM_ENTRIES entries (400 beyond).
+ */
 export function readJsonKeyRequest (body: unknown): JsonKeyRequest {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw unprocessable('The body must be a JSON object: {content_id, drm_types, encryption_scheme, track_types, key_rotation, period_index}', 'BAD_JSON_REQUEST')
   const b = body as Record<string, unknown>
-  if (typeof b.content_id !== 'string' || b.content_id.trim() === '') throw unprocessable('content_id is required (a string of at most 200 characters)', 'BAD_JSON_REQUEST')
-  const drmTypes = stringList(b.drm_types, 'drm_types', ['widevine', 'playready'])
+  if (typeof b.content_id !== 'string' || b.content_id.trim() === '' || b.content_id.length > 200) throw unprocessable('content_id is required (a string of at most 200 characters)', 'BAD_JSON_REQUEST')
+  const drmTypes = stringList(b.drm_types, 'drm_types', ['widevine', 'playready'], Object.keys(DRM_TYPES).length, 'DRM type')
   for (const t of drmTypes) {
-    if (!Object.hasOwn(DRM_TYPES, t)) throw unprocessable(`drm_types: unknown DRM type "${t}"; use ${Object.keys(DRM_TYPES).join(', ')}`, 'BAD_JSON_REQUEST')
+    if (!Object.hasOwn(DRM_TYPES, t)) throw unprocessable(`drm_types: unknown DRM type "${clip(t)}"; use ${Object.keys(DRM_TYPES).join(', ')}`, 'BAD_JSON_REQUEST')
   }
   const scheme = b.encryption_scheme ?? 'cenc'
   if (scheme !== 'cenc' && scheme !== 'cbcs') throw unprocessable('encryption_scheme must be cenc or cbcs', 'BAD_JSON_REQUEST')
-  const trackTypes = stringList(b.track_types, 'track_types', ['ALL']).map(t => t.toUpperCase())
-  if (new Set(trackTypes).size !== trackTypes.length) throw unprocessable('track_types must not repeat a track type', 'BAD_JSON_REQUEST')
+  const trackTypes = stringList(b.track_types, 'track_types', ['ALL'], MAX_TRACK_TYPES, 'track type').map(t => t.toUpperCase())
+  const long = trackTypes.find(t => t.length > MAX_TRACK_TYPE_CHARS)
+  if (long !== undefined) throw badRequest(`track_types: a track type has at most ${MAX_TRACK_TYPE_CHARS} characters, "${clip(long)}" has ${long.length}`, 'JSON_REQUEST_TOO_LARGE')
+  repeated(trackTypes, 'track_types', 'track type')
+  const entries = trackTypes.length * drmTypes.length
+  if (entries > MAX_DRM_ENTRIES) throw badRequest(`The request asks for ${entries} DRM system entries (${trackTypes.length} track types × ${drmTypes.length} DRM types); at most ${MAX_DRM_ENTRIES}: split it into several requests`, 'JSON_REQUEST_TOO_LARGE')
   const rotation = b.key_rotation ?? false
   if (typeof rotation !== 'boolean') throw unprocessable('key_rotation must be true or false', 'BAD_JSON_REQUEST')
   const period = b.period_index
@@ -72,10 +86,24 @@ export function readJsonKeyRequest (body: unknown): JsonKeyRequest {
   return { content_id: b.content_id, drm_types: drmTypes, encryption_scheme: scheme, track_types: trackTypes, key_rotation: rotation, period_index: period }
 }
 
-function stringList (value: unknown, field: string, fallback: string[]): string[] {
+/** A non-empty list of at most `max` distinct non-empty strings (drm_types lower-cased). */
+function stringList (value: unknown, field: string, fallback: string[], max: number, what: string): string[] {
   if (value === undefined) return fallback
-  if (!Array.isArray(value) || value.length === 0 || !value.every(v => typeof v === 'string' && v !== '')) throw unprocessable(`${field} must be a non-empty list of strings`, 'BAD_JSON_REQUEST')
-  return value.map(v => field === 'drm_types' ? String(v).toLowerCase() : String(v))
+  if (!Array.isArray(value) || value.length === 0) throw unprocessable(`${field} must be a non-empty list of strings`, 'BAD_JSON_REQUEST')
+  if (value.length > max) throw badRequest(`${field} lists ${value.length} entries; at most ${max} (each ${what} once)`, 'JSON_REQUEST_TOO_LARGE')
+  if (!value.every(v => typeof v === 'string' && v !== '')) throw unprocessable(`${field} must be a non-empty list of strings`, 'BAD_JSON_REQUEST')
+  const list = value.map(v => field === 'drm_types' ? String(v).toLowerCase() : String(v))
+  if (field === 'drm_types') repeated(list, field, what)
+  return list
+}
+
+/** 400 when a list names the same entry twice (each would be built again: cost without meaning). */
+function repeated (list: string[], field: string, what: string): void {
+  const seen = new Set<string>()
+  for (const item of list) {
+    if (seen.has(item)) throw badRequest(`${field} must not repeat a ${what}: "${clip(item)}" appears more than once`, 'REPEATED_JSON_ENTRY')
+    seen.add(item)
+  }
 }
 
 /** The CPIX request PallyCon's CPIX client builds for the same ask (fresh kids; the KMS assigns its own). */

@@ -9,6 +9,8 @@ export interface DrmSystemInfo {
   schemes: readonly Scheme[]
   /** True when the system signals through HLS only (no DASH PSSH). */
   hlsOnly: boolean
+  /** True when HLS has a key tag for the system (#EXT-X-KEY KEYFORMAT or a key URI): HLSSignalingData can be answered. */
+  hls: boolean
 }
 
 const ALL_SCHEMES: readonly Scheme[] = ['cenc', 'cbcs', 'cens', 'cbc1']
@@ -25,16 +27,16 @@ export const NCG_HLS_SAMPLE_AES = '48582a1d-1ff4-426e-8cd5-06424fcc578c'
 export const W3C_COMMON = '1077efec-c0b2-4d02-ace3-3c1e52e2fb4b'
 
 const SYSTEMS: readonly DrmSystemInfo[] = [
-  { id: WIDEVINE, name: 'Widevine', schemes: ALL_SCHEMES, hlsOnly: false },
-  { id: PLAYREADY, name: 'PlayReady', schemes: ALL_SCHEMES, hlsOnly: false },
-  { id: FAIRPLAY, name: 'FairPlay', schemes: ['cbcs', 'cbc1'], hlsOnly: true },
-  { id: WISEPLAY, name: 'WisePlay', schemes: ALL_SCHEMES, hlsOnly: false },
-  { id: CLEARKEY_AES128, name: 'HLS AES-128 (clear key)', schemes: ['cbcs', 'cbc1'], hlsOnly: true },
-  { id: SAMPLE_AES, name: 'HLS SAMPLE-AES (clear key)', schemes: ['cbcs', 'cbc1'], hlsOnly: true },
-  { id: NCG, name: 'NCG', schemes: ALL_SCHEMES, hlsOnly: false },
-  { id: NCG_HLS_AES128, name: 'HLS AES-128 (NCG / AWS SPEKE v1)', schemes: ['cbcs', 'cbc1'], hlsOnly: true },
-  { id: NCG_HLS_SAMPLE_AES, name: 'NCG-HLS SAMPLE-AES', schemes: ['cbcs', 'cbc1'], hlsOnly: true },
-  { id: W3C_COMMON, name: 'W3C Common PSSH / ClearKey', schemes: ALL_SCHEMES, hlsOnly: false }
+  { id: WIDEVINE, name: 'Widevine', schemes: ALL_SCHEMES, hlsOnly: false, hls: true },
+  { id: PLAYREADY, name: 'PlayReady', schemes: ALL_SCHEMES, hlsOnly: false, hls: true },
+  { id: FAIRPLAY, name: 'FairPlay', schemes: ['cbcs', 'cbc1'], hlsOnly: true, hls: true },
+  { id: WISEPLAY, name: 'WisePlay', schemes: ALL_SCHEMES, hlsOnly: false, hls: false },
+  { id: CLEARKEY_AES128, name: 'HLS AES-128 (clear key)', schemes: ['cbcs', 'cbc1'], hlsOnly: true, hls: true },
+  { id: SAMPLE_AES, name: 'HLS SAMPLE-AES (clear key)', schemes: ['cbcs', 'cbc1'], hlsOnly: true, hls: true },
+  { id: NCG, name: 'NCG', schemes: ALL_SCHEMES, hlsOnly: false, hls: false },
+  { id: NCG_HLS_AES128, name: 'HLS AES-128 (NCG / AWS SPEKE v1)', schemes: ['cbcs', 'cbc1'], hlsOnly: true, hls: true },
+  { id: NCG_HLS_SAMPLE_AES, name: 'NCG-HLS SAMPLE-AES', schemes: ['cbcs', 'cbc1'], hlsOnly: true, hls: true },
+  { id: W3C_COMMON, name: 'W3C Common PSSH / ClearKey', schemes: ALL_SCHEMES, hlsOnly: false, hls: false }
 ]
 
 const BY_ID = new Map(SYSTEMS.map(s => [s.id, s]))

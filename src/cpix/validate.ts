@@ -30,6 +30,7 @@ export function isSpekeV2 (dialect: Dialect): dialect is 'speke-v2.0' | 'speke-v
 
 /** Throws a ProxyError (4xx) naming the first rule the request breaks; returns when the request may be forwarded. */
 export function validateRequest (doc: CpixDocument, dialect: Dialect): void {
+  validateListSizes(doc)
   if (isSpekeV2(dialect)) validateSpekeV2Header(doc, dialect)
   validateContentId(doc)
   validateContentKeys(doc, dialect)
@@ -37,6 +38,24 @@ export function validateRequest (doc: CpixDocument, dialect: Dialect): void {
   validatePeriods(doc, dialect)
   validateUsageRules(doc, dialect)
   if (isSpekeV2(dialect)) validateSpekeV2Contract(doc)
+}
+
+/**
+ * Real requests carry a handful of keys (AWS's suite at most 8): these caps bound the work one request can ask of
+ * the validation, the key provider and the reply checks, whose cost grows with the number of entries.
+ */
+export const MAX_LIST_ENTRIES = { ContentKey: 100, DRMSystem: 400, ContentKeyPeriod: 100, ContentKeyUsageRule: 100 } as const
+
+function validateListSizes (doc: CpixDocument): void {
+  const counts: Record<keyof typeof MAX_LIST_ENTRIES, number> = {
+    ContentKey: doc.contentKeys.length,
+    DRMSystem: doc.drmSystems.length,
+    ContentKeyPeriod: doc.periods.length,
+    ContentKeyUsageRule: doc.usageRules.length
+  }
+  for (const [name, max] of Object.entries(MAX_LIST_ENTRIES) as Array<[keyof typeof MAX_LIST_ENTRIES, number]>) {
+    if (counts[name] > max) throw badRequest(`The request has ${counts[name]} ${name} elements; speke-proxy accepts at most ${max} per request: split it`, 'TOO_MANY_ENTRIES')
+  }
 }
 
 function validateSpekeV2Header (doc: CpixDocument, dialect: 'speke-v2.0' | 'speke-v2.1'): void {
@@ -60,6 +79,10 @@ function validateContentId (doc: CpixDocument): void {
   }
   if (contentId.length > MAX_CONTENT_ID_LENGTH) {
     throw unprocessable(`Content id is ${contentId.length} characters long; PallyCon accepts at most ${MAX_CONTENT_ID_LENGTH}`, 'CONTENT_ID_TOO_LONG')
+  }
+  // The content id goes into HLS key tags (skd:// and key URIs inside "…") and Widevine data: a quote or a control character would break them.
+  if (/["\u0000-\u001f\u007f]/.test(contentId)) {
+    throw unprocessable('Content id contains a double quote or a control character, which cannot travel in HLS key tags: use letters, digits and punctuation other than "', 'CONTENT_ID_INVALID')
   }
 }
 
@@ -120,6 +143,17 @@ function validateDrmSystems (doc: CpixDocument, dialect: Dialect): void {
       throw isSpekeV2(dialect) ? aws(message) : unprocessable(`${message}: ${info.name} cannot be used with ${scheme}`, 'SCHEME_NOT_COMPATIBLE')
     }
 
+    // SPEKE v2 encryptors need both playlists' key tags back; HLS has none for WisePlay, NCG (DASH) or W3C common PSSH.
+    if (isSpekeV2(dialect) && system.hlsSignaling.length > 0 && !info.hls) {
+      throw unprocessable(`DRMSystem ${system.systemId} (${info.name}, kid ${system.kid}) asks for HLSSignalingData, but HLS has no key tag for ${info.name}: leave HLSSignalingData out for it`, 'HLS_NOT_AVAILABLE')
+    }
+
+    // HLS has a method for cbcs (SAMPLE-AES) and cenc (SAMPLE-AES-CTR) only: HLS signalling of a cens/cbc1 key cannot be answered.
+    if (system.hlsSignaling.length > 0 && info.hlsOnly !== true && (scheme === 'cens' || scheme === 'cbc1')) {
+      if (isSpekeV2(dialect)) throw aws(`ContentKey@commonEncryptionScheme non compatible with DRMSystem ${system.systemId}`)
+      throw unprocessable(`DRMSystem ${system.systemId} (kid ${system.kid}) asks for HLSSignalingData, but HLS has no encryption method for ${scheme}: use cbcs or cenc, or leave HLSSignalingData out`, 'SCHEME_NOT_COMPATIBLE')
+    }
+
     const where = `DRMSystem ${system.systemId} (kid ${system.kid})`
     checkBase64(system.pssh, `PSSH of ${where}`)
     checkBase64(system.contentProtectionData, `ContentProtectionData of ${where}`)
@@ -133,9 +167,22 @@ function validateDrmSystems (doc: CpixDocument, dialect: Dialect): void {
       if (playlist !== '' && !['media', 'master', 'multiVariant'].includes(playlist)) {
         throw badRequest(`HLSSignalingData@playlist "${playlist}" of ${where} must be media or master (multiVariant in CPIX 2.4)`, 'BAD_PLAYLIST')
       }
+      if (isSpekeV2(dialect)) checkPlaylistForVersion(playlist, (doc.version ?? '').trim())
       if (playlists.has(playlist)) throw unprocessable(`HLSSignalingData for playlist "${playlist || '(none)'}" appears twice in ${where}`, 'DUPLICATE_HLS_SIGNALING')
       playlists.add(playlist)
     }
+  }
+}
+
+/**
+ * CPIX 2.4 renamed the master playlist multiVariant; its schema knows only media and multiVariant, CPIX 2.3's only
+ * media and master. SPEKE v2 echoes the request's HLSSignalingData, so the wrong name would go out in a reply that
+ * fails its own CPIX version's schema: refused, in the style of AWS's strings.
+ */
+function checkPlaylistForVersion (playlist: string, version: string): void {
+  const wrong = version === '2.4' ? 'master' : version === '2.3' ? 'multiVariant' : undefined
+  if (playlist === wrong) {
+    throw new ProxyError(400, 'SPEKE_V2_PROFILE', `Non compliant HLSSignalingData@playlist ${playlist} for CPIX@version ${version}: use ${wrong === 'master' ? 'multiVariant' : 'master'}`)
   }
 }
 

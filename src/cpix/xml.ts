@@ -2,6 +2,7 @@
 
 import { XMLParser, XMLValidator } from 'fast-xml-parser'
 import { badRequest } from '../errors.js'
+import type { ProxyError } from '../errors.js'
 
 export interface XmlElement {
   kind: 'element'
@@ -41,26 +42,100 @@ const XML_NS = 'http://www.w3.org/XML/1998/namespace'
 
 /** Parse XML text into a tree whose elements carry namespace URIs. Throws 400 with the parser's reason. */
 export function parseXml (text: string): XmlElement {
+  // Counted before any parsing, so a body's cost is bounded by the caps, not by what the parser makes of it.
+  checkMarkupCounts(text)
   const check = XMLValidator.validate(text, { allowBooleanAttributes: false })
   if (check !== true) {
-    throw badRequest(`Malformed XML at line ${check.err.line}, column ${check.err.col}: ${check.err.msg}`, 'MALFORMED_XML')
+    throw badRequest(`Malformed XML at line ${check.err.line}, column ${check.err.col}: ${cut(check.err.msg)}`, 'MALFORMED_XML')
   }
   let raw: RawNode[]
   try {
     raw = parser.parse(text) as RawNode[]
   } catch (err) {
     // fast-xml-parser's own limits (nesting depth, entity expansion) come as plain Errors.
-    throw badRequest(`Malformed XML: ${err instanceof Error ? err.message : 'unreadable'}`, 'MALFORMED_XML')
+    throw badRequest(`Malformed XML: ${err instanceof Error ? cut(err.message) : 'unreadable'}`, 'MALFORMED_XML')
   }
-  const roots = raw.map(node => toNode(node, new Map([['xml', XML_NS]]), 0)).filter((n): n is XmlElement => n.kind === 'element')
+  const roots = raw.map(node => toNode(node, ROOT_SCOPE, 0)).filter((n): n is XmlElement => n.kind === 'element')
   if (roots.length !== 1) throw badRequest('Malformed XML: a document needs exactly one root element', 'MALFORMED_XML')
   return roots[0]
 }
 
 /** CPIX nests about six levels deep; anything far deeper is an attack on the stack, not a document. */
 export const MAX_DEPTH = 64
+/** The largest real CPIX documents have a few hundred elements; these caps bound the work one body can ask for. */
+export const MAX_NODES = 10_000
+export const MAX_ATTRIBUTES = 20_000
+export const MAX_ATTRIBUTES_PER_ELEMENT = 64
 
-function toNode (raw: RawNode, scope: Map<string, string>, depth: number): XmlNode {
+const tooLarge = (what: string): ProxyError => badRequest(`XML document too large: ${what}; a CPIX document has far fewer`, 'XML_TOO_LARGE')
+
+/**
+ * One linear pass over the markup: counts start tags (with comments, CDATA sections and processing instructions)
+ * and the attributes in them (one `=` outside quotes each), and refuses a document over the caps. Exact for
+ * well-formed XML; the validator refuses the rest afterwards.
+ */
+export function checkMarkupCounts (text: string): void {
+  let nodes = 0
+  let attributes = 0
+  let i = text.indexOf('<')
+  while (i !== -1 && i < text.length - 1) {
+    const next = text.charCodeAt(i + 1)
+    if (next === 0x2f /* / */) {
+      i = skipPast(text, '>', i + 2)
+    } else if (++nodes > MAX_NODES) {
+      throw tooLarge(`more than ${MAX_NODES} elements, comments, CDATA sections and processing instructions`)
+    } else if (next === 0x21 /* ! */) {
+      const [close, skip] = text.startsWith('<!--', i) ? ['-->', 4] : text.startsWith('<![CDATA[', i) ? [']]>', 9] : ['>', 2]
+      i = skipPast(text, close, i + skip)
+    } else if (next === 0x3f /* ? */) {
+      i = skipPast(text, '?>', i + 2)
+    } else {
+      let own = 0
+      let j = i + 1
+      for (; j < text.length; j++) {
+        const c = text.charCodeAt(j)
+        if (c === 0x3e /* > */) break
+        if (c === 0x22 || c === 0x27 /* quotes */) {
+          j = text.indexOf(c === 0x22 ? '"' : "'", j + 1)
+          if (j === -1) return
+        } else if (c === 0x3d /* = */) {
+          own++
+        }
+      }
+      if (own > MAX_ATTRIBUTES_PER_ELEMENT) throw tooLarge(`an element has ${own} attributes, more than ${MAX_ATTRIBUTES_PER_ELEMENT}`)
+      attributes += own
+      if (attributes > MAX_ATTRIBUTES) throw tooLarge(`more than ${MAX_ATTRIBUTES} attributes`)
+      i = j + 1
+    }
+    if (i === -1) return
+    i = text.indexOf('<', i)
+  }
+}
+
+/** Index just past the next `close` at or after `from`, or -1 when it never comes. */
+function skipPast (text: string, close: string, from: number): number {
+  const at = text.indexOf(close, from)
+  return at === -1 ? -1 : at + close.length
+}
+
+/**
+ * The in-scope namespace declarations: an element that declares any gets one link holding only its own
+ * declarations, so the cost per element is its own attributes plus a walk up at most MAX_DEPTH links,
+ * never a copy of every declaration in scope.
+ */
+interface Scope { readonly own: ReadonlyMap<string, string>, readonly parent: Scope | undefined }
+
+const ROOT_SCOPE: Scope = { own: new Map([['xml', XML_NS]]), parent: undefined }
+
+function lookup (scope: Scope, prefix: string): string | undefined {
+  for (let s: Scope | undefined = scope; s !== undefined; s = s.parent) {
+    const uri = s.own.get(prefix)
+    if (uri !== undefined) return uri
+  }
+  return undefined
+}
+
+function toNode (raw: RawNode, scope: Scope, depth: number): XmlNode {
   if (depth > MAX_DEPTH) throw badRequest(`Malformed XML: elements nest deeper than ${MAX_DEPTH} levels`, 'MALFORMED_XML')
   const attrs = (raw[':@'] ?? {}) as Record<string, string>
   const name = Object.keys(raw).find(k => k !== ':@')
@@ -69,19 +144,25 @@ function toNode (raw: RawNode, scope: Map<string, string>, depth: number): XmlNo
   if (name === '#cdata') return { kind: 'text', text: cdataText(raw[name]) }
   if (name === '#comment') return { kind: 'comment', text: cdataText(raw[name]) }
 
-  const inner = new Map(scope)
+  let declared: Map<string, string> | undefined
   const decoded: Record<string, string> = {}
   for (const [key, value] of Object.entries(attrs)) {
     const v = decodeEntities(String(value))
     decoded[key] = v
-    if (key === 'xmlns') inner.set('', v)
-    else if (key.startsWith('xmlns:')) inner.set(key.slice(6), v)
+    if (key === 'xmlns') (declared ??= new Map()).set('', v)
+    else if (key.startsWith('xmlns:')) (declared ??= new Map()).set(key.slice(6), v)
   }
+  const inner: Scope = declared === undefined ? scope : { own: declared, parent: scope }
   const [prefix, local] = splitName(name)
-  const ns = inner.get(prefix)
-  if (ns === undefined && prefix !== '') throw badRequest(`Malformed XML: namespace prefix "${prefix}" of <${name}> is not declared`, 'MALFORMED_XML')
+  const ns = lookup(inner, prefix)
+  if (ns === undefined && prefix !== '') throw badRequest(`Malformed XML: namespace prefix "${cut(prefix)}" of <${cut(name)}> is not declared`, 'MALFORMED_XML')
   const children = ((raw[name] ?? []) as RawNode[]).map(child => toNode(child, inner, depth + 1))
   return { kind: 'element', name, local, ns: ns ?? '', attrs: decoded, children }
+}
+
+/** Names go into messages cut short: a refusal never quotes kilobytes of the caller's input. */
+function cut (text: string, max = 200): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text
 }
 
 function cdataText (value: unknown): string {

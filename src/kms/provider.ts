@@ -24,6 +24,11 @@ export interface ProviderReply {
   body: Buffer
   /** Time spent waiting on the provider, milliseconds. */
   latencyMs: number
+  /**
+   * Why a non-2xx reply refused, written by this process (the embedded provider) and so fit to show the caller.
+   * Never set from upstream text: a remote KMS's bytes are not quoted.
+   */
+  refusal?: string
 }
 
 export interface KeyProvider {

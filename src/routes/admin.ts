@@ -1,4 +1,4 @@
-// Admin routes: GET /admin/audit (query the trail) and POST /admin/audit/hash (HMAC a known value), behind a bearer ADMIN_TOKEN.
+// Admin routes: GET /admin/audit (query the trail) and POST /admin/audit/hash (HMAC a known value), behind a bearer ADMIN_TOKEN, rate limited per IP.
 
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -11,6 +11,31 @@ export interface AdminRoutesOptions {
   hmacKey: Buffer
   /** ADMIN_TOKEN; when undefined no /admin route is registered. */
   adminToken?: string
+  /** Admin requests per client IP per minute, default ADMIN_RATE_LIMIT_PER_MINUTE (beyond: 429). */
+  perMinute?: number
+}
+
+/** An admin token is worth guessing: each client IP gets this many admin requests a minute, right or wrong. */
+export const ADMIN_RATE_LIMIT_PER_MINUTE = 30
+/** Client IPs tracked at once; past this the oldest window is dropped. */
+const MAX_TRACKED_IPS = 10_000
+
+/** A fixed one-minute window per client IP. Returns the seconds to wait when over the limit, else undefined. */
+export function createIpLimiter (perMinute: number, now: () => number = Date.now): (ip: string) => number | undefined {
+  const windows = new Map<string, { start: number, count: number }>()
+  return (ip) => {
+    const t = now()
+    let w = windows.get(ip)
+    if (w === undefined || t - w.start >= 60_000) {
+      if (w !== undefined) windows.delete(ip)
+      // Windows are kept in the order they started, so the first is the oldest.
+      if (windows.size >= MAX_TRACKED_IPS) windows.delete(windows.keys().next().value as string)
+      w = { start: t, count: 0 }
+      windows.set(ip, w)
+    }
+    w.count++
+    return w.count > perMinute ? Math.max(1, Math.ceil((w.start + 60_000 - t) / 1000)) : undefined
+  }
 }
 
 const MAX_HASH_INPUT = 4096
@@ -84,10 +109,19 @@ export async function adminRoutes (app: FastifyInstance, opts: AdminRoutesOption
   const token = opts.adminToken
   if (token === undefined) return
   if (token.length === 0) throw new Error('ADMIN_TOKEN must not be empty')
+  const limit = opts.perMinute ?? ADMIN_RATE_LIMIT_PER_MINUTE
+  const overLimit = createIpLimiter(limit)
 
   const authorize = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     reply.header('cache-control', 'no-store')
+    const wait = overLimit(request.ip)
+    if (wait !== undefined) {
+      await reply.code(429).header('retry-after', String(wait)).send({ error: `more than ${limit} admin requests a minute from this address: retry in ${wait} s`, code: 'RATE_LIMITED' })
+      return
+    }
     if (!bearerMatches(request.headers.authorization, token)) {
+      // Who tried and where, never what they presented.
+      request.log.warn({ ip: request.ip, method: request.method, route: request.routeOptions.url, authorization: request.headers.authorization === undefined ? 'missing' : 'wrong' }, 'admin request with a missing or wrong ADMIN_TOKEN refused')
       await reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'a valid admin bearer token is required' })
     }
   }

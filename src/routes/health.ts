@@ -2,16 +2,26 @@
 
 import type { FastifyInstance } from 'fastify'
 
+/** A readiness check: true passes; false fails; a string fails and says why (shown under `reasons`). */
+export type CheckResult = boolean | string
+
 export interface Readiness {
   provider: string
-  checks: () => Record<string, boolean>
+  checks: () => Record<string, CheckResult>
 }
 
 export async function healthRoutes (app: FastifyInstance, opts: { readiness: Readiness }): Promise<void> {
   app.get('/healthz', async () => ({ status: 'ok' }))
   app.get('/readyz', async (_request, reply) => {
-    const checks = opts.readiness.checks()
-    const ready = Object.values(checks).every(Boolean)
-    return await reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', provider: opts.readiness.provider, checks })
+    const results = Object.entries(opts.readiness.checks())
+    const checks = Object.fromEntries(results.map(([name, result]) => [name, result === true]))
+    const failing = results.filter((entry): entry is [string, string] => typeof entry[1] === 'string')
+    const ready = results.every(([, result]) => result === true)
+    return await reply.code(ready ? 200 : 503).send({
+      status: ready ? 'ready' : 'not ready',
+      provider: opts.readiness.provider,
+      checks,
+      ...(failing.length === 0 ? {} : { reasons: Object.fromEntries(failing) })
+    })
   })
 }

@@ -1,10 +1,12 @@
 // Finishes a key request over HTTP: the audit record (before any key leaves), the one log line, then the reply.
 
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { MAX_MESSAGE_CHARS, clip } from '../errors.js'
 import type { ProxyError } from '../errors.js'
 import { spekeHeaders } from '../speke/pipeline.js'
 import type { KeyRequestRecord, KeyResponse, PipelineDeps } from '../speke/pipeline.js'
 import { USER_AGENT } from '../version.js'
+import { callerOf, keyRouteOf, spekeVersionOf } from './key-route.js'
 
 /** Writes the durable record of a key request; rejects (ProxyError 503) when no audit sink confirmed it. */
 export type AuditHook = (request: FastifyRequest, response: KeyResponse) => Promise<void>
@@ -34,6 +36,7 @@ export async function sendKeyResponse (request: FastifyRequest, reply: FastifyRe
   request.log.info({
     route: r.route,
     tenant: r.tenant,
+    authenticated: r.authenticated,
     spekeVersion: r.spekeVersion ?? (r.dialect === 'speke-v1' ? '1.0' : undefined),
     contentId: r.request?.contentId,
     keys: r.request?.kids.length,
@@ -60,25 +63,35 @@ export interface KeyRouteOptions {
 
 export type KeyObserver = (record: KeyRequestRecord, seconds: { total: number, audit?: number }) => void
 
-/** A key request refused before the pipeline (body too large, rate limit, overload, bad path): audited and logged all the same. */
+/**
+ * A key request refused outside the pipeline (overload, rate limit, no valid credential, bad path, body too large):
+ * audited and logged all the same. Its record says whether the caller had been identified by then.
+ */
 export async function refuseKeyRequest (request: FastifyRequest, reply: FastifyReply, error: ProxyError, opts: KeyRouteOptions, headers: Record<string, string> = {}): Promise<FastifyReply> {
-  const route = routeOf(request.url)
-  const version = request.headers['x-speke-version']
-  const spekeVersion = Array.isArray(version) ? version[0] : version
+  const route = keyRouteOf(request) ?? 'unknown'
+  const spekeVersion = spekeVersionOf(request)
+  const message = clip(error.message, MAX_MESSAGE_CHARS)
+  const identified = callerOf(request)
+  const json = route === 'keys-json'
   return await sendKeyResponse(request, reply, {
     status: error.status,
-    headers: { 'content-type': 'text/plain; charset=utf-8', ...spekeHeaders(route === 'speke' ? 'speke' : 'anevia', spekeVersion, USER_AGENT), ...headers },
-    body: error.message,
-    record: { route, spekeVersion, outcome: 'rejected', status: error.status, error: error.message, keysReturned: 0 },
+    headers: {
+      'content-type': json ? 'application/json; charset=utf-8' : 'text/plain; charset=utf-8',
+      ...spekeHeaders(route === 'speke' ? 'speke' : 'anevia', spekeVersion, USER_AGENT),
+      ...headers
+    },
+    body: json ? JSON.stringify({ error: message }) : message,
+    record: {
+      route,
+      tenant: identified?.caller.tenant,
+      authenticated: identified !== undefined,
+      spekeVersion,
+      outcome: 'rejected',
+      status: error.status,
+      error: message,
+      errorCode: error.code,
+      keysReturned: 0
+    },
     returnedKeys: []
   }, opts)
-}
-
-function routeOf (url: string): string {
-  if (url.startsWith('/cpix/getKey')) return 'speke'
-  if (url.startsWith('/v1/cpix/pallycon/')) return 'pallycon-v1'
-  if (url.startsWith('/v2/cpix/pallycon/')) return 'pallycon-v2'
-  if (url.startsWith('/cpix/anevia/')) return 'anevia'
-  if (url.startsWith('/v2/keys')) return 'keys-json'
-  return 'unknown'
 }

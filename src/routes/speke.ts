@@ -1,31 +1,29 @@
 // The SPEKE face AWS Elemental calls: POST /cpix/getKey?enc-token=… (v1, v2.0, v2.1) and its heartbeat.
 
 import type { FastifyInstance } from 'fastify'
-import { queryToken } from '../redact.js'
 import { handleKeyRequest } from '../speke/pipeline.js'
 import type { KeyRouteOptions } from './key-reply.js'
 import { sendKeyResponse } from './key-reply.js'
+import { requireCaller, spekeVersionOf } from './key-route.js'
 
 export async function spekeRoutes (app: FastifyInstance, opts: KeyRouteOptions): Promise<void> {
   app.get('/cpix/getKey/heartbeat', async (_request, reply) => {
     return await reply.type('text/plain; charset=utf-8').send('SUCCESS')
   })
 
-  app.post('/cpix/getKey', async (request, reply) => {
+  app.post('/cpix/getKey', { config: { keyRoute: 'speke' } }, async (request, reply) => {
+    const { caller, token } = requireCaller(request)
     const response = await handleKeyRequest(opts.pipeline, {
       route: 'speke',
-      credential: queryToken(request.url),
-      spekeVersion: header(request.headers['x-speke-version']),
+      caller,
+      credential: token,
+      spekeVersion: spekeVersionOf(request),
       body: bodyOf(request.body),
       contentType: request.headers['content-type'],
       requestId: request.id
     })
     return await sendKeyResponse(request, reply, response, opts)
   })
-}
-
-export function header (value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value
 }
 
 export function bodyOf (body: unknown): Buffer {

@@ -1,46 +1,129 @@
-// First look at what the KMS answered: CPIX goes on, JSON errors, HTML pages and empty bodies become clear 5xx.
+// First look at what the KMS answered: CPIX goes on; errors become proxy-written messages; no secret gets through.
 
 import { ProxyError } from '../errors.js'
 import { decodeBase64 } from '../cpix/base64.js'
 import { decodeXmlBytes } from '../cpix/decode.js'
 import { parseCpix } from '../cpix/parse.js'
 import type { ProviderReply } from '../kms/provider.js'
+import { secretScrubber } from '../redact.js'
+import type { Scrubber } from '../redact.js'
 
-const MAX_MESSAGE = 300
+/** Longest KMS text quoted back (PallyCon's error_code and error_message together). */
+const MAX_MESSAGE = 200
+/** How much of an error message is looked at at all: more than MAX_MESSAGE, so a secret cut in half is still seen. */
+const MAX_SCANNED = 1000
 
 export type ReplyKind = 'xml' | 'json' | 'html' | 'empty' | 'other'
 
 export function replyKind (reply: ProviderReply): ReplyKind {
-  const head = reply.body.subarray(0, 512).toString('utf8').replace(/^\uFEFF/, '').trimStart()
+  return kindOf(replyText(reply.body, reply.contentType).slice(0, 512), reply.body)
+}
+
+function kindOf (text: string, body: Buffer): ReplyKind {
+  const head = text.replace(/^\uFEFF/, '').trimStart()
   if (head === '') return 'empty'
   if (head.startsWith('{') || head.startsWith('[')) return 'json'
   if (/^<!doctype html|^<html/i.test(head)) return 'html'
-  if (head.startsWith('<') || reply.body[0] === 0xff || reply.body[0] === 0xfe) return 'xml'
+  if (head.startsWith('<') || body[0] === 0xff || body[0] === 0xfe) return 'xml'
   return 'other'
 }
 
 /**
- * Throws the ProxyError a caller should see when the KMS did not answer with CPIX.
- * `secrets` are scrubbed from any KMS text that is quoted back.
+ * Throws the ProxyError a caller should see when the KMS did not answer with CPIX, or answered CPIX that quotes
+ * one of `secrets` (it would reach the caller). KMS text is never passed on, except the allow-listed fields of a
+ * JSON error (PallyCon's error_code and error_message), scrubbed of every spelling of each secret and cut to
+ * 200 characters, and a refusal the embedded provider wrote itself.
  */
 export function rejectNonCpix (reply: ProviderReply, secrets: string[]): void {
-  const kind = replyKind(reply)
+  const scrubber = secretScrubber(secrets)
+  const text = replyText(reply.body, reply.contentType)
+  const kind = kindOf(text, reply.body)
+  const ok = reply.status >= 200 && reply.status < 300
+  if (!ok && reply.refusal !== undefined) {
+    const status = reply.status >= 400 && reply.status < 500 ? reply.status : 502
+    throw new ProxyError(status, status === 502 ? 'KMS_ERROR' : 'KMS_REFUSED', `KMS refused the request (HTTP ${reply.status}): ${quote(reply.refusal, scrubber)}`)
+  }
   if (kind === 'json') {
-    const message = truncate(scrub(jsonMessage(reply.body), secrets))
-    const status = jsonErrorStatus(message)
+    const { message, classifyBy } = jsonError(text, scrubber)
+    const status = jsonErrorStatus(classifyBy)
     throw new ProxyError(status, status === 502 ? 'KMS_ERROR' : 'KMS_REFUSED', `KMS error (HTTP ${reply.status}): ${message}`)
   }
   if (kind === 'html' || kind === 'empty') {
     throw new ProxyError(502, 'KMS_NO_CPIX', `KMS returned no CPIX (HTTP ${reply.status}, ${kind === 'html' ? 'an HTML page' : 'an empty body'})`)
   }
-  if (reply.status >= 200 && reply.status < 300 && kind !== 'xml') {
-    throw new ProxyError(502, 'KMS_NO_CPIX', `KMS returned no CPIX (HTTP ${reply.status}, ${reply.contentType ?? 'no content type'})`)
+  if (ok && kind !== 'xml') {
+    throw new ProxyError(502, 'KMS_NO_CPIX', `KMS returned no CPIX (HTTP ${reply.status}, ${describeType(reply.contentType, scrubber)})`)
   }
-  if (reply.status < 200 || reply.status >= 300) {
-    // Never the KMS's bytes: a proxy-written message with a scrubbed excerpt. 4xx stays the caller's to fix.
-    const excerpt = truncate(scrub(reply.body.toString('utf8'), secrets).replace(/\s+/g, ' ').trim())
+  if (!ok) {
+    // Never the KMS's bytes (plain text, XML, a WAF's page): a proxy-written message. 4xx stays the caller's to fix.
     const status = reply.status >= 400 && reply.status < 500 ? reply.status : 502
-    throw new ProxyError(status, status === 502 ? 'KMS_ERROR' : 'KMS_REFUSED', `KMS refused the request (HTTP ${reply.status})${excerpt === '' ? '' : `: ${excerpt}`}`)
+    const what = status === 502 ? 'KMS error' : 'KMS refused the request'
+    throw new ProxyError(status, status === 502 ? 'KMS_ERROR' : 'KMS_REFUSED', `${what} (HTTP ${reply.status}): ${statusHint(reply.status)} (the KMS's own text is not passed on)`)
+  }
+  if (quotesSecret(reply, text, scrubber)) {
+    throw new ProxyError(502, 'KMS_REPLY_QUOTES_SECRET', 'KMS reply quotes the enc-token or its access key; it is withheld so that the credential does not reach the caller')
+  }
+}
+
+function statusHint (status: number): string {
+  if (status === 401 || status === 403) return 'the KMS did not accept the enc-token or its site'
+  if (status === 404) return 'the KMS has no such URL (check KMS_URL)'
+  if (status === 408 || status === 429) return 'the KMS is busy, try again later'
+  if (status >= 400 && status < 500) return 'the KMS found the request invalid'
+  return 'the KMS failed to answer'
+}
+
+/** A CPIX reply that carries a secret anywhere, in any spelling and in any of the charsets the body may be in. */
+function quotesSecret (reply: ProviderReply, text: string, scrubber: Scrubber): boolean {
+  if (reply.contentType !== undefined && scrubber.contains(reply.contentType)) return true
+  if (scrubber.contains(text)) return true
+  return alternativeCharsets(reply.body).filter(c => c !== replyCharset(reply.body, reply.contentType)).some(c => scrubber.contains(decode(reply.body, c)))
+}
+
+/** The charsets a mislabelled body may really be in: UTF-8, and UTF-16 either way when it has NULs. */
+function alternativeCharsets (body: Buffer): string[] {
+  return body.includes(0) ? ['utf-8', 'utf-16le', 'utf-16be'] : ['utf-8']
+}
+
+/**
+ * The reply body as text, decoded from its charset: a byte-order mark first, then the Content-Type charset,
+ * then an XML declaration, then the NUL pattern of BOM-less UTF-16 (XML 1.0 Appendix F), else UTF-8.
+ * Unknown charsets and invalid sequences never throw (replacement characters instead).
+ */
+export function replyText (body: Buffer, contentType: string | undefined): string {
+  return decode(body, replyCharset(body, contentType))
+}
+
+export function replyCharset (body: Buffer, contentType: string | undefined): string {
+  if (body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf) return 'utf-8'
+  if (body[0] === 0xff && body[1] === 0xfe) return 'utf-16le'
+  if (body[0] === 0xfe && body[1] === 0xff) return 'utf-16be'
+  const declared = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType ?? '')?.[1]
+  const nulPattern = body.length >= 2 && body[0] === 0 && body[1] !== 0 ? 'utf-16be' : body.length >= 2 && body[0] !== 0 && body[1] === 0 ? 'utf-16le' : undefined
+  if (declared !== undefined && known(declared)) return utf16Default(declared, nulPattern)
+  const xmlDeclared = /^\s*<\?xml\s[^?]*?encoding\s*=\s*["']([^"']+)["']/.exec(decode(body.subarray(0, 256), nulPattern ?? 'utf-8'))?.[1]
+  if (xmlDeclared !== undefined && known(xmlDeclared)) return utf16Default(xmlDeclared, nulPattern)
+  return nulPattern ?? 'utf-8'
+}
+
+/** Plain "UTF-16" names no byte order: the NUL pattern tells it, big-endian otherwise (RFC 2781). */
+function utf16Default (label: string, nulPattern: string | undefined): string {
+  return label.toLowerCase().replace(/[^a-z0-9]/g, '') === 'utf16' ? (nulPattern ?? 'utf-16be') : label
+}
+
+function known (label: string): boolean {
+  try {
+    return new TextDecoder(label) !== undefined
+  } catch {
+    return false
+  }
+}
+
+function decode (body: Buffer, label: string): string {
+  try {
+    return new TextDecoder(label, { fatal: false }).decode(body)
+  } catch {
+    return new TextDecoder('utf-8', { fatal: false }).decode(body)
   }
 }
 
@@ -54,36 +137,52 @@ export function jsonErrorStatus (message: string): number {
   return 502
 }
 
-function jsonMessage (body: Buffer): string {
-  const text = body.toString('utf8')
+/** Names of the fields quoted from a JSON error: PallyCon's, and the shorter ones some of its endpoints use. */
+const MESSAGE_FIELDS = ['error_message', 'message', 'error']
+const CODE_FIELDS = ['error_code', 'code']
+
+/**
+ * The quotable message of a JSON error (allow-listed fields only, scrubbed, cut) and the scrubbed text its
+ * status is judged by (the message, or the whole body when it has none; never quoted).
+ */
+function jsonError (text: string, scrubber: Scrubber): { message: string, classifyBy: string } {
   let parsed: unknown
   try {
-    parsed = JSON.parse(text)
+    parsed = JSON.parse(text.replace(/^\uFEFF/, ''))
   } catch {
-    return text.trim()
+    parsed = undefined
   }
-  if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
-    const record = parsed as Record<string, unknown>
-    const message = ['message', 'error_message', 'errorMessage', 'error', 'msg', 'description', 'detail']
-      .map(key => record[key]).find(v => typeof v === 'string' && v !== '') as string | undefined
-    const code = ['code', 'error_code', 'errorCode', 'status'].map(key => record[key]).find(v => typeof v === 'string' || typeof v === 'number')
-    if (message !== undefined) return code !== undefined ? `${String(code)} ${message}` : message
+  const record = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? parsed as Record<string, unknown> : {}
+  const message = MESSAGE_FIELDS.map(key => record[key]).find((v): v is string => typeof v === 'string' && v.trim() !== '')
+  const rawCode = CODE_FIELDS.map(key => record[key]).find(v => typeof v === 'string' || typeof v === 'number')
+  const code = rawCode !== undefined && /^[A-Za-z0-9_.-]{1,32}$/.test(String(rawCode)) ? String(rawCode) : undefined
+  if (message === undefined) {
+    const what = parsed === undefined ? 'an unreadable JSON body' : 'a JSON error without error_message'
+    return { message: `the KMS answered ${what}${code !== undefined ? ` (error_code ${code})` : ''}`, classifyBy: scrubber.scrub(text.slice(0, MAX_SCANNED)) }
   }
-  return JSON.stringify(parsed)
+  const clean = cleaned(code !== undefined ? `${code} ${message}` : message, scrubber)
+  return { message: cut(clean), classifyBy: clean }
 }
 
-function truncate (text: string): string {
+/** KMS text fit to quote: control characters and runs of spaces folded, secrets scrubbed, then cut. */
+function quote (text: string, scrubber: Scrubber): string {
+  return cut(cleaned(text, scrubber))
+}
+
+function cleaned (text: string, scrubber: Scrubber): string {
+  return scrubber.scrub(text.slice(0, MAX_SCANNED).replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\s]+/g, ' ').trim())
+}
+
+function cut (text: string): string {
   return text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE)}…` : text
 }
 
-/** Replace every spelling of each secret (as is, URL-encoded, JSON-escaped) before anything is cut or quoted. */
-export function scrub (text: string, secrets: string[]): string {
-  let out = text
-  for (const secret of secrets) {
-    if (secret.length < 8) continue
-    for (const form of new Set([secret, encodeURIComponent(secret), secret.replace(/\//g, '\\/')])) out = out.split(form).join('[redacted]')
-  }
-  return out
+/** A reply's media type, when it is one (never parameters, never longer than a media type can reasonably be). */
+function describeType (contentType: string | undefined, scrubber: Scrubber): string {
+  if (contentType === undefined || contentType.trim() === '') return 'no content type'
+  const media = contentType.split(';')[0].trim()
+  if (!/^[A-Za-z0-9!#$&^_.+-]{1,40}\/[A-Za-z0-9!#$&^_.+-]{1,60}$/.test(media) || scrubber.scrub(media) !== media) return 'an unexpected content type'
+  return media
 }
 
 /** The clear content keys a CPIX reply carries (for audit fingerprints); empty when the reply cannot be read. */

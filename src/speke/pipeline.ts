@@ -1,6 +1,6 @@
-// One key request, start to finish: SPEKE version → tenant → CPIX validation → key provider → reply checks → audit → reply.
+// One key request, start to finish: caller (identified before the body was read) → Content-Type → SPEKE version → CPIX validation → key provider → reply checks → audit → reply.
 
-import { ProxyError, badRequest, isProxyError } from '../errors.js'
+import { MAX_MESSAGE_CHARS, ProxyError, badRequest, clip, isProxyError } from '../errors.js'
 import { decodeXmlBytes } from '../cpix/decode.js'
 import type { CpixDocument } from '../cpix/model.js'
 import { parseCpix } from '../cpix/parse.js'
@@ -10,8 +10,7 @@ import { validateRequest } from '../cpix/validate.js'
 import type { Dialect } from '../cpix/validate.js'
 import type { KeyProvider, KeyRoute, ProviderReply } from '../kms/provider.js'
 import { decodeEncToken } from '../tenants/enc-token.js'
-import { resolveCaller } from '../tenants/registry.js'
-import type { Caller, TenantRegistry } from '../tenants/registry.js'
+import type { Caller } from '../tenants/registry.js'
 import { checkCpixContentType } from './content-type.js'
 import { dialectFor } from './dialect.js'
 import { keysInReply, rejectNonCpix } from './kms-reply.js'
@@ -20,8 +19,13 @@ export interface KeyRequest {
   route: KeyRoute
   /** The URL family for logs and audit when it differs from the KMS route (the JSON key API). */
   label?: string
-  /** What the caller put in the enc-token position (query or path). */
-  credential?: string
+  /**
+   * Who is calling: identified from the URL alone before any body byte was read (src/routes/key-guard.ts),
+   * so no work proportional to the body is ever done for a caller without a valid credential.
+   */
+  caller: Caller
+  /** What the caller put in the enc-token position (query or path), for scrubbing KMS replies. */
+  credential: string
   spekeVersion?: string
   keyRotation?: boolean
   anevia?: { format: 'dash' | 'hls', contentId: string }
@@ -37,6 +41,8 @@ export interface KeyRequestRecord {
   route: string
   dialect?: Dialect
   tenant?: string
+  /** True once the caller's credential was accepted (a managed tenant's, or an allowed pass-through token); false for refusals of requests without one. */
+  authenticated: boolean
   spekeVersion?: string
   request?: RequestSummary
   upstreamStatus?: number
@@ -44,6 +50,8 @@ export interface KeyRequestRecord {
   outcome: Outcome
   status: number
   error?: string
+  /** The ProxyError code of a refusal (e.g. MISSING_TOKEN, RATE_LIMITED): a stable reason to count by. */
+  errorCode?: string
   keysReturned: number
   repairs?: string[]
 }
@@ -77,7 +85,6 @@ export interface CheckedReply extends ProviderReply {
 
 export interface PipelineDeps {
   provider: KeyProvider
-  tenants: TenantRegistry
   kmsTimeoutMs: number
   userAgent: string
   checkReply?: ReplyCheck
@@ -86,14 +93,12 @@ export interface PipelineDeps {
 }
 
 export async function handleKeyRequest (deps: PipelineDeps, req: KeyRequest): Promise<KeyResponse> {
-  const record: KeyRequestRecord = { route: req.label ?? req.route, outcome: 'rejected', status: 500, keysReturned: 0, spekeVersion: req.spekeVersion }
-  let caller: Caller | undefined
+  const caller = req.caller
+  const record: KeyRequestRecord = { route: req.label ?? req.route, tenant: caller.tenant, authenticated: true, outcome: 'rejected', status: 500, keysReturned: 0, spekeVersion: req.spekeVersion }
   try {
     if (req.body !== undefined) checkCpixContentType(req.contentType)
     const dialect = dialectFor(req.route, req.spekeVersion)
     record.dialect = dialect
-    caller = resolveCaller(req.credential, deps.tenants)
-    record.tenant = caller.tenant
 
     const doc = req.body === undefined ? undefined : parseCpix(decodeXmlBytes(req.body))
     if (doc !== undefined) {
@@ -121,13 +126,15 @@ export async function handleKeyRequest (deps: PipelineDeps, req: KeyRequest): Pr
   } catch (err) {
     if (!isProxyError(err)) deps.onInternalError?.(err)
     const error = isProxyError(err) ? err : new ProxyError(500, 'INTERNAL', 'Internal error in speke-proxy')
+    const message = clip(error.message, MAX_MESSAGE_CHARS)
     record.status = error.status
-    record.error = error.message
+    record.error = message
+    record.errorCode = error.code
     if (record.outcome !== 'upstream_error' || !isProxyError(err)) record.outcome = error.status >= 500 && isProxyError(err) ? 'upstream_error' : 'rejected'
     return {
       status: error.status,
       headers: { 'content-type': 'text/plain; charset=utf-8', ...spekeHeaders(req.route, req.spekeVersion, deps.userAgent) },
-      body: error.message,
+      body: message,
       record,
       returnedKeys: []
     }
@@ -156,8 +163,8 @@ async function callProvider (deps: PipelineDeps, req: KeyRequest, caller: Caller
 }
 
 /** Every secret the KMS might quote back: both tokens and the access key inside them. */
-function secretsOf (caller: Caller, credential: string | undefined): string[] {
-  const tokens = [caller.upstreamToken, credential ?? '']
+function secretsOf (caller: Caller, credential: string): string[] {
+  const tokens = [caller.upstreamToken, credential]
   return [...tokens, ...tokens.map(t => decodeEncToken(t)?.accessKey ?? '')]
 }
 

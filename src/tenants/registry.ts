@@ -18,9 +18,22 @@ export interface TenantRegistry {
   allowPassthrough: boolean
 }
 
+/**
+ * How a pass-through caller is named in logs, audit records and metrics: `site:` and the token's (unverified) site id.
+ * Managed tenant ids cannot contain ':', so a forged site id never reads as a managed tenant.
+ */
+export const PASSTHROUGH_PREFIX = 'site:'
+
+export function passthroughTenant (siteId: string): string {
+  return `${PASSTHROUGH_PREFIX}${siteId}`
+}
+
+/** Managed tenant ids: letters, digits, '.', '_' and '-' (no ':', which marks pass-through sites). */
+const TENANT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+
 /** Who is calling and which enc-token goes upstream on their behalf. */
 export interface Caller {
-  /** Managed tenant id, or the site id decoded from a pass-through token. */
+  /** Managed tenant id, or `site:<site id>` for a pass-through token (see PASSTHROUGH_PREFIX). */
   tenant: string
   upstreamToken: string
   managed: boolean
@@ -43,10 +56,21 @@ export function loadTenantsFile (file: string, env: NodeJS.ProcessEnv): Tenant[]
   const list = (raw as { tenants?: unknown })?.tenants
   if (!Array.isArray(list)) throw new TenantsFileError(`TENANTS_FILE ${file} must hold {"tenants": [...]}`)
   const ids = new Set<string>()
+  const owners = new Map<string, string>()
   return list.map((entry: unknown, i: number) => {
     const t = tenantFromJson(entry, `TENANTS_FILE ${file}, tenant #${i + 1}`, env)
     if (ids.has(t.id)) throw new TenantsFileError(`TENANTS_FILE ${file}: tenant id "${t.id}" appears twice`)
     ids.add(t.id)
+    // One credential, one tenant: a shared hash would hand the first tenant's keys to the second's caller.
+    for (const hash of t.credentialHashes) {
+      const hex = hash.toString('hex')
+      const owner = owners.get(hex)
+      if (owner !== undefined) {
+        const where = owner === t.id ? `twice for tenant "${t.id}"` : `for tenants "${owner}" and "${t.id}"`
+        throw new TenantsFileError(`TENANTS_FILE ${file}: credential hash sha256:${hex.slice(0, 12)}… is listed ${where}; each credential must belong to exactly one tenant (make a new one with "speke-proxy tenant new")`)
+      }
+      owners.set(hex, t.id)
+    }
     return t
   })
 }
@@ -55,6 +79,9 @@ function tenantFromJson (entry: unknown, where: string, env: NodeJS.ProcessEnv):
   if (typeof entry !== 'object' || entry === null) throw new TenantsFileError(`${where} is not an object`)
   const e = entry as Record<string, unknown>
   if (typeof e.id !== 'string' || e.id.trim() === '') throw new TenantsFileError(`${where} needs a non-empty "id"`)
+  if (!TENANT_ID.test(e.id)) {
+    throw new TenantsFileError(`${where}: id "${e.id.slice(0, 64)}" must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit (no ':', which marks pass-through sites as "site:<id>")`)
+  }
   const label = `${where} ("${e.id}")`
   if (typeof e.encToken !== 'string' || e.encToken === '') throw new TenantsFileError(`${label} needs "encToken" (inline or "env:NAME")`)
   const encToken = resolveSecret(e.encToken, label, env)
@@ -108,5 +135,5 @@ export function resolveCaller (presented: string | undefined, registry: TenantRe
   if (decoded === undefined) {
     throw new ProxyError(401, 'BAD_TOKEN', 'The enc-token is neither a known proxy credential nor a PallyCon KMS token (base64 of JSON with site_id and access_key)')
   }
-  return { tenant: decoded.siteId, upstreamToken: presented, managed: false }
+  return { tenant: passthroughTenant(decoded.siteId), upstreamToken: presented, managed: false }
 }

@@ -11,7 +11,7 @@ async function run (argv: string[]): Promise<{ code: number, text: string }> {
   const out = new PassThrough()
   let text = ''
   out.on('data', (d: Buffer) => { text += d.toString('utf8') })
-  const code = await runAuditVerify(argv, out)
+  const code = await runAuditVerify(argv, out, new PassThrough())
   return { code, text }
 }
 
@@ -38,7 +38,7 @@ t.test('--database-url with --schema: 0 when intact, 1 naming the edited row', a
   const ok = await run(['audit', 'verify', '--database-url', PG_URL, '--schema', schema])
   t.same(ok, { code: 0, text: `audit verify: OK: database schema ${schema}: 3 records in 1 chains\n` })
   t.notMatch(ok.text, /postgres:\/\//, 'the database URL (which may hold a password) is not echoed')
-  await sql(`UPDATE "${schema}".audit_records SET tenant = 'someone-else' WHERE seq = 2`)
+  await sql(`SET session_replication_role = replica; UPDATE "${schema}".audit_records SET tenant = 'someone-else' WHERE seq = 2`)
   const bad = await run(['audit', 'verify', '--database-url', PG_URL, '--schema', schema])
   t.equal(bad.code, 1)
   t.match(bad.text, /FAILED: database schema .*: row id=[0-9a-f-]{36} \(instance_id="proxy-a", seq=2\): .*altered/)
@@ -50,7 +50,7 @@ t.test('bad usage exits 2 with the usage line', async (t) => {
     t.equal(r.code, 2, argv.join(' '))
     t.match(r.text, /usage: speke-proxy audit verify --dir DIR \| --database-url URL/)
   }
-  t.same(await run(['audit', 'verify', '--help']), { code: 0, text: 'usage: speke-proxy audit verify --dir DIR | --database-url URL [--schema SCHEMA]\n' })
+  t.same(await run(['audit', 'verify', '--help']), { code: 0, text: 'usage: speke-proxy audit verify --dir DIR | --database-url URL [--schema SCHEMA] --public-key FILE [--anchors LOGFILE]\n' })
 })
 
 t.test('an unreadable source is a failure, not a pass', async (t) => {

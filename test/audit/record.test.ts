@@ -68,5 +68,14 @@ t.test('no spelling of a returned key appears anywhere, even when upstream echoe
 t.test('text is made safe for UTF-8 and PostgreSQL and bounded', async (t) => {
   const r = buildRecordBody(sampleEvent({ userAgent: 'a\u0000b\uD800c', error: 'x'.repeat(10_000) }), HMAC_KEY, 'i', NOW)
   t.equal(r.user_agent, 'a\uFFFDb\uFFFDc')
-  t.ok((r.error ?? '').length <= 4097)
+  t.ok((r.error ?? '').length <= 1025)
+})
+
+t.test('values copied from the request are cut to 200 characters', async (t) => {
+  const long = 'u'.repeat(3000)
+  const r = buildRecordBody(sampleEvent({ userAgent: long, contentId: long, spekeVersion: long, tenant: long, trackTypes: [long], keyPeriods: [long], requestedKids: [long], drmSystems: [long] }), HMAC_KEY, 'i', NOW)
+  for (const value of [r.user_agent, r.content_id, r.speke_version, r.tenant, r.track_types[0], r.key_periods[0], r.requested_kids[0], r.drm_systems[0]]) {
+    t.equal(value, `${'u'.repeat(200)}…`)
+  }
+  t.ok(JSON.stringify(r).length < 4000, 'the whole record stays small')
 })

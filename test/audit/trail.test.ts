@@ -96,3 +96,82 @@ t.test('a closed trail refuses to record', async (t) => {
   await trail.close()
   await t.rejects(trail.record(sampleEvent()), { status: 503 })
 })
+
+t.test('refusals without a valid credential become one summary record per window; authenticated requests keep their own', async (t) => {
+  const dir = join(t.testdir(), 'audit')
+  let now = new Date('2030-01-01T10:00:05Z')
+  const trail = await openAuditTrail(base({ dir, clock: () => now }))
+  const refused = (ip: string, code = 'MISSING_TOKEN'): ReturnType<typeof sampleEvent> =>
+    sampleEvent({ tenant: undefined, authenticated: false, outcome: 'rejected', status: 401, errorCode: code, error: 'Missing enc-token', callerIp: ip, returnedKeys: [] })
+  for (let i = 0; i < 100; i++) await trail.record(refused('198.51.100.1'))
+  for (let i = 0; i < 5; i++) await trail.record(refused('198.51.100.2', 'BAD_TOKEN'))
+  await trail.record(sampleEvent({ requestId: 'authenticated', authenticated: true }))
+  await trail.record(sampleEvent({ requestId: 'authenticated-refusal', authenticated: true, outcome: 'rejected', status: 400, returnedKeys: [] }))
+  t.equal(auditLines(dir).length, 2, 'only the two authenticated requests are written while the window is open')
+  now = new Date('2030-01-01T10:01:10Z')
+  await trail.record(refused('198.51.100.3'))
+  await delay(100)
+  const lines = auditLines(dir).map((l) => JSON.parse(l) as AuditRecord)
+  t.equal(lines.length, 3, 'the first refusal of the next minute wrote the summary of the one before')
+  t.match(lines[2], {
+    route: 'refusal-summary',
+    request_id: 'refusals-2030-01-01T10:00:00.000Z',
+    tenant: null,
+    refusals: {
+      window_start: '2030-01-01T10:00:00.000Z',
+      window_end: '2030-01-01T10:01:00.000Z',
+      total: 105,
+      other: 0,
+      top: [
+        { route: '/speke/v2/copyProtection', status: 401, reason: 'MISSING_TOKEN', caller_ip: '198.51.100.1', count: 100 },
+        { route: '/speke/v2/copyProtection', status: 401, reason: 'BAD_TOKEN', caller_ip: '198.51.100.2', count: 5 }
+      ]
+    }
+  })
+  await trail.close()
+  const all = auditLines(dir).map((l) => JSON.parse(l) as AuditRecord)
+  t.equal(all.length, 4, 'close wrote the summary of the open window')
+  t.match(all[3].refusals, { total: 1, top: [{ caller_ip: '198.51.100.3', count: 1 }] })
+  t.same(await verifyAuditFiles(dir), { ok: true, records: 4, chains: 1 }, 'summaries are part of the verified chain')
+})
+
+t.test('a summary stays bounded however many client addresses and reasons an attacker uses', async (t) => {
+  const dir = join(t.testdir(), 'audit')
+  const now = new Date('2030-01-01T10:00:05Z')
+  const trail = await openAuditTrail(base({ dir, clock: () => now }))
+  for (let i = 0; i < 3000; i++) {
+    await trail.record(sampleEvent({ tenant: undefined, authenticated: false, outcome: 'rejected', status: 415, error: `Content-Type ${'x'.repeat(8000)}${i}`, callerIp: `10.0.${i >> 8}.${i & 255}`, userAgent: 'u'.repeat(3000), returnedKeys: [] }))
+  }
+  await trail.close()
+  const lines = auditLines(dir)
+  t.equal(lines.length, 1, 'one record')
+  const summary = JSON.parse(lines[0]) as AuditRecord
+  t.equal(summary.refusals?.total, 3000)
+  t.equal(summary.refusals?.top.length, 50, 'the top 50 keys are itemised')
+  t.equal(summary.refusals?.other, 2950, 'the rest are counted under other')
+  t.ok(lines[0].length < 20_000, `the record is ${lines[0].length} bytes`)
+  t.notOk(lines[0].includes('u'.repeat(201)) || lines[0].includes('x'.repeat(201)), 'no reflected value longer than 200 characters')
+})
+
+t.test('without an explicit flag, a refusal with no resolved tenant is summarised', async (t) => {
+  const dir = join(t.testdir(), 'audit')
+  const trail = await openAuditTrail(base({ dir }))
+  await trail.record(sampleEvent({ tenant: undefined, outcome: 'rejected', status: 401, returnedKeys: [] }))
+  t.equal(auditLines(dir).length, 0)
+  await trail.flushSummary()
+  t.equal(auditLines(dir).length, 1)
+  await trail.close()
+  t.equal(auditLines(dir).length, 1, 'nothing left to write at close')
+})
+
+t.test('readiness fails with a reason while the audit volume is below the free-space floor', async (t) => {
+  const dir = join(t.testdir(), 'audit')
+  const low = await openAuditTrail(base({ dir, minFreeBytes: Number.MAX_SAFE_INTEGER }))
+  t.equal(low.healthy(), false)
+  t.match(low.problem(), /audit volume of .* has \d+ MB free, below the floor of \d+ MB \(AUDIT_MIN_FREE_MB\)/)
+  await low.close()
+  const fine = await openAuditTrail(base({ dir, minFreeBytes: 1 }))
+  t.equal(fine.healthy(), true)
+  t.equal(fine.problem(), undefined)
+  await fine.close()
+})

@@ -127,3 +127,67 @@ t.test('system ids match case-insensitively and CPIX@id may start with a digit',
   const xml = `<cpix:CPIX id="1f3e-content" xmlns:cpix="urn:dashif:org:cpix"><cpix:ContentKeyList><cpix:ContentKey kid="5117AADC-ED9C-46A7-B459-EDEA55C7D953"/></cpix:ContentKeyList><cpix:DRMSystemList><cpix:DRMSystem kid="5117aadc-ed9c-46a7-b459-edea55c7d953" systemId="EDEF8BA9-79D6-4ACE-A3C8-27DCD51D21ED"/></cpix:DRMSystemList></cpix:CPIX>`
   t.equal(verdict(Buffer.from(`\n  ${xml}`), 'speke-v1')?.message, undefined)
 })
+
+t.test('SPEKE v2: the playlist name must be the one of the document\'s CPIX version (master in 2.3, multiVariant in 2.4)', async t => {
+  const v21 = readFileSync(join(PROJECT_ROOT, 'test', 'fixtures', 'aws-suite', 'negative-v21-playlist-master.xml'), 'utf8')
+  const v20 = fixture('aws-speke-v2/aws-doc-v2-kid-override-request-widevine-cbcs-live.xml').toString()
+  t.ok(v21.includes('version="2.4"') && v21.includes('playlist="master"'), 'the v2.1 request is CPIX 2.4 and says master')
+  const masterIn24 = verdict(Buffer.from(v21), 'speke-v2.1')
+  t.equal(masterIn24?.status, 400)
+  t.equal(masterIn24?.code, 'SPEKE_V2_PROFILE')
+  t.equal(masterIn24?.message, 'Non compliant HLSSignalingData@playlist master for CPIX@version 2.4: use multiVariant')
+  t.equal(verdict(Buffer.from(v21.replace(/playlist="master"/g, 'playlist="multiVariant"')), 'speke-v2.1'), undefined, 'multiVariant in CPIX 2.4 is accepted')
+  t.equal(verdict(Buffer.from(v21.replace(/ playlist="master"/g, '')), 'speke-v2.1')?.message, undefined, 'no playlist at all is accepted')
+  t.equal(verdict(Buffer.from(v20), 'speke-v2.1'), undefined, 'SPEKE v2.1 with a CPIX 2.3 document may say master')
+  t.equal(verdict(Buffer.from(v20), 'speke-v2.0'), undefined, 'SPEKE v2.0 (CPIX 2.3) says master')
+  for (const dialect of ['speke-v2.0', 'speke-v2.1'] as const) {
+    const multiVariantIn23 = verdict(Buffer.from(v20.replace('playlist="master"', 'playlist="multiVariant"')), dialect)
+    t.match(multiVariantIn23, { status: 400, message: 'Non compliant HLSSignalingData@playlist multiVariant for CPIX@version 2.3: use master' }, `${dialect}: multiVariant in CPIX 2.3 is refused`)
+  }
+  for (const dialect of ['speke-v1', 'pallycon'] as const) {
+    const err = verdict(Buffer.from(v21.replace(/ contentId=/, ' id="c" contentId=').replace(/index="1" /, '')), dialect)
+    t.equal(err?.message, undefined, `${dialect}: not a SPEKE v2 profile rule`)
+  }
+})
+
+t.test('list caps: more entries than any real request are refused with a 400 before any per-entry work', async t => {
+  const kid = (i: number): string => `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`
+  const doc = (keys: number, systemsPerKey: number): Buffer => Buffer.from(`<cpix:CPIX id="c" xmlns:cpix="urn:dashif:org:cpix"><cpix:ContentKeyList>${Array.from({ length: keys }, (_, i) => `<cpix:ContentKey kid="${kid(i)}"/>`).join('')}</cpix:ContentKeyList><cpix:DRMSystemList>${Array.from({ length: keys * systemsPerKey }, (_, i) => `<cpix:DRMSystem kid="${kid(Math.floor(i / systemsPerKey))}" systemId="${['edef8ba9-79d6-4ace-a3c8-27dcd51d21ed', '9a04f079-9840-4286-ab92-e65be0885f95', '94ce86fb-07ff-4f43-adb8-93d2fa968ca2', '3d5e6d35-9b9a-41e8-b843-dd3c6e72c42c', '81376844-f976-481e-a84e-cc25d39b0b33'][i % systemsPerKey]}"/>`).join('')}</cpix:DRMSystemList></cpix:CPIX>`)
+  t.equal(verdict(doc(100, 4), 'speke-v1'), undefined, '100 keys × 4 DRM systems are accepted')
+  t.match(verdict(doc(101, 1), 'speke-v1'), { status: 400, code: 'TOO_MANY_ENTRIES', message: 'The request has 101 ContentKey elements; speke-proxy accepts at most 100 per request: split it' })
+  t.match(verdict(doc(81, 5), 'pallycon'), { status: 400, code: 'TOO_MANY_ENTRIES', message: /405 DRMSystem elements; speke-proxy accepts at most 400/ })
+})
+
+t.test('HLSSignalingData for a cens or cbc1 key is refused: HLS has no method for them (fuzz finding)', async t => {
+  const base = fixture('aws-speke-v2/aws-doc-v2-kid-override-request-widevine-cbcs-live.xml').toString()
+  t.match(base, /HLSSignalingData/, 'the request asks for HLS signalling')
+  for (const scheme of ['cens', 'cbc1']) {
+    const body = Buffer.from(base.replace('commonEncryptionScheme="cbcs"', `commonEncryptionScheme="${scheme}"`))
+    t.match(verdict(body, 'speke-v2.0'), { status: 422, message: 'ContentKey@commonEncryptionScheme non compatible with DRMSystem edef8ba9-79d6-4ace-a3c8-27dcd51d21ed' }, `SPEKE v2, ${scheme}: AWS's string`)
+    t.match(verdict(Buffer.from(body.toString().replace(/ contentId=/, ' id="c" contentId=')), 'pallycon'), { status: 422, code: 'SCHEME_NOT_COMPATIBLE', message: new RegExp(`HLS has no encryption method for ${scheme}`) }, `PallyCon API, ${scheme}: a clear reason`)
+    t.equal(verdict(Buffer.from(body.toString().replace(/\s*<cpix:HLSSignalingData[^>]*><\/cpix:HLSSignalingData>/g, '')), 'speke-v2.0'), undefined, `${scheme} without HLS signalling is accepted`)
+  }
+})
+
+t.test('SPEKE v2: HLSSignalingData for a DRM system HLS has no key tag for (WisePlay, NCG) is refused before the KMS', async t => {
+  const base = readFileSync(join(PROJECT_ROOT, 'test', 'fixtures', 'aws-suite', 'positive-p-v1-a1-playready.xml'), 'utf8')
+  t.ok(base.includes('HLSSignalingData'), 'the base request asks for HLS signalling')
+  for (const [name, id] of [['WisePlay', '3d5e6d35-9b9a-41e8-b843-dd3c6e72c42c'], ['NCG', 'd9e4411a-e886-4909-a380-a77f28d52335']]) {
+    const swapped = base.replaceAll('9a04f079-9840-4286-ab92-e65be0885f95', id)
+    const err = verdict(Buffer.from(swapped), 'speke-v2.0')
+    t.equal(err?.status, 422, `${name}: 422`)
+    t.equal(err?.code, 'HLS_NOT_AVAILABLE')
+    t.match(err?.message, new RegExp(`HLS has no key tag for ${name}`))
+    t.equal(verdict(Buffer.from(swapped.replace(/<cpix:HLSSignalingData[^>]*>\s*<\/cpix:HLSSignalingData>|<cpix:HLSSignalingData[^>]*\/>/g, '')), 'speke-v2.0'), undefined, `${name} without HLSSignalingData is accepted`)
+  }
+})
+
+t.test('a content id with a double quote or a control character is refused: it could not travel in HLS key tags', async t => {
+  const base = fixture('aws-speke-v2/aws-doc-v2-kid-override-request-widevine-cbcs-live.xml').toString()
+  for (const [name, id] of [['a double quote', 'a&quot;b'], ['a line break', 'a&#10;b'], ['a tab', 'a&#9;b'], ['a NUL-free DEL', 'a&#127;b']]) {
+    const err = verdict(Buffer.from(base.replace('contentId="abc123"', `contentId="${id}"`)), 'speke-v2.0')
+    t.equal(err?.code, 'CONTENT_ID_INVALID', `${name}: refused`)
+    t.equal(err?.status, 422)
+  }
+  t.equal(verdict(Buffer.from(base.replace('contentId="abc123"', 'contentId="movie:1/2 (fr)"')), 'speke-v2.0'), undefined, 'ordinary punctuation and spaces pass')
+})

@@ -3,6 +3,7 @@
 // and dropped on the next start, as documented), and a restarted proxy resumes the same chain.
 
 import t from 'tap'
+import { createPublicKey } from 'node:crypto'
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { createHmac, randomBytes, randomUUID } from 'node:crypto'
 import { appendFileSync, readdirSync, readFileSync } from 'node:fs'
@@ -48,6 +49,9 @@ async function spawnProxy (dataDir: string): Promise<Running> {
       KMS_URL: 'local',
       INSTANCE_ID,
       AUDIT_HMAC_KEY: HMAC_KEY.toString('base64'),
+      // Checkpoints only at shutdown here, so the records on disk are the test's requests (test/security/audit-forgery covers checkpoints).
+      AUDIT_CHECKPOINT_RECORDS: '10000000',
+      AUDIT_CHECKPOINT_INTERVAL_S: '86400',
       LOG_LEVEL: 'info',
       // The load is the point: no per-tenant rate limit (429) or event-loop load shedding (503) in front of the audit.
       RATE_LIMIT_PER_MINUTE: '0',
@@ -167,7 +171,7 @@ t.test('SIGKILL under load: every key served has its record on disk and the chai
     if (mine.length !== 1) { missing.push(`${s.contentId} (${mine.length} records)`); continue }
     found++
     const r = mine[0]
-    const expected = { outcome: 'ok', status: 200, route: 'speke', tenant: 'DEMO', requested_kids: [s.kid], returned_kids: [s.kid], key_fingerprints: s.key === undefined ? [] : [fingerprint(s.key)] }
+    const expected = { outcome: 'ok', status: 200, route: 'speke', tenant: 'site:DEMO', requested_kids: [s.kid], returned_kids: [s.kid], key_fingerprints: s.key === undefined ? [] : [fingerprint(s.key)] }
     const actual = { outcome: r.outcome, status: r.status, route: r.route, tenant: r.tenant, requested_kids: r.requested_kids, returned_kids: r.returned_kids, key_fingerprints: r.key_fingerprints }
     if (JSON.stringify(actual) !== JSON.stringify(expected)) wrong.push(`${s.contentId}: ${JSON.stringify(actual)}`)
   }
@@ -214,8 +218,13 @@ t.test('SIGKILL under load: every key served has its record on disk and the chai
   t.equal(stopped.code, 0, 'SIGTERM stops it cleanly')
 
   t.notMatch(readFileSync(last, 'utf8'), /torn-wri/, 'the torn tail was dropped on start')
-  t.strictSame(await verifyAuditFiles(auditDir), { ok: true, records: records.length + 1, chains: 1 }, 'verifyAuditFiles: ok, one chain holding every record')
-  const after = diskRecords(auditDir)
+  t.strictSame(await verifyAuditFiles(auditDir), { ok: true, records: records.length + 2, chains: 1 }, 'verifyAuditFiles: ok, one chain holding every record and the shutdown checkpoint')
+  const all = diskRecords(auditDir)
+  t.equal(all[all.length - 1].route, 'audit-checkpoint', 'SIGTERM ends the chain with a signed checkpoint')
+  const signedKey = readFileSync(join(dataDir, 'audit-signing.key'), 'utf8')
+  const publicKey = createPublicKey(signedKey)
+  t.match(await verifyAuditFiles(auditDir, { publicKey }), { ok: true, checkpoints: 1, warnings: [] }, 'and it verifies with the public key alone')
+  const after = all.filter((r) => r.checkpoint === undefined)
   const resumed = after[after.length - 1]
   t.equal(resumed.content_id, next.contentId, 'the new request is the last record')
   t.equal(resumed.seq, records.length + 1, 'it continues the chain where the crash left it')

@@ -1,4 +1,4 @@
-// Refusals made before the pipeline (too large, rate limited, bad Anevia path) are audited too; readiness follows the audit sink both ways.
+// Refusals made before the pipeline are audited too (one record each for an identified caller, a per-minute summary without one); readiness follows the audit sink.
 
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
@@ -25,7 +25,7 @@ async function readyStatusWithin (url: string, ms: number): Promise<number> {
   }
 }
 
-t.test('413, 429 and Anevia path errors each leave one audit record', async t => {
+t.test('413 and 429 of an identified caller each leave one audit record; an Anevia path error without a valid token is counted in the refusal summary', async t => {
   const dataDir = t.testdir()
   const proxy = await startProxy({ DATA_DIR: dataDir, BODY_LIMIT: '2048', RATE_LIMIT_PER_MINUTE: '2' })
   t.teardown(() => proxy.close())
@@ -42,9 +42,13 @@ t.test('413, 429 and Anevia path errors each leave one audit record', async t =>
   const smooth = await request(`${proxy.url}/cpix/anevia/smooth/${encodeURIComponent('eyJzaXRlX2lkIjoiWCJ9')}/cid`)
   t.equal(smooth.statusCode, 404)
   await smooth.body.text()
+  const before = records(join(dataDir, 'audit'))
+  t.same(before.map(r => [r.route, r.status, r.outcome, r.tenant]), [['speke', 413, 'rejected', 'site:DEMO'], ['speke', 200, 'ok', 'site:DEMO'], ['speke', 429, 'rejected', 'site:DEMO'], ['speke', 429, 'rejected', 'site:DEMO']])
+  t.match(String(before[2].error), /Rate limit of 2 key requests per minute/)
+  await proxy.close()
   const all = records(join(dataDir, 'audit'))
-  t.same(all.map(r => [r.route, r.status, r.outcome]), [['speke', 413, 'rejected'], ['speke', 200, 'ok'], ['speke', 429, 'rejected'], ['speke', 429, 'rejected'], ['anevia', 404, 'rejected']])
-  t.match(String(all[2].error), /Rate limit of 2 key requests per minute/)
+  t.same(all.slice(4).map(r => r.route), ['refusal-summary', 'audit-checkpoint'], 'shutdown added the refusal summary, then signed the chain')
+  t.match(all[4], { route: 'refusal-summary', refusals: { total: 1, top: [{ route: 'anevia', status: 404, caller_ip: '127.0.0.1', count: 1 }] } })
   t.notOk(JSON.stringify(all).includes(DEMO_TOKEN), 'no token in the records')
 })
 

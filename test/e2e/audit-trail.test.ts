@@ -2,7 +2,7 @@
 // a mix of served and refused key requests on every key route, no secret in storage, and fail-closed when no sink works.
 
 import t, { type Test } from 'tap'
-import { createHash, createHmac, randomBytes } from 'node:crypto'
+import { createHash, createHmac, generateKeyPairSync, randomBytes } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { request } from 'undici'
@@ -46,6 +46,8 @@ interface Call {
   headers?: Record<string, string>
   body?: string
   expect: Expected
+  /** Refused for want of a valid credential: counted in the refusal summary, with no record of its own. */
+  anonymous?: boolean
 }
 
 interface Sent extends Call {
@@ -94,7 +96,7 @@ function okV1 (token: string, tenant: string, contentId: string): Call {
     path: `/cpix/getKey?enc-token=${encodeURIComponent(token)}`,
     headers: CT_XML,
     body,
-    expect: { route: 'speke', tenant, content_id: contentId, requested_kids: requestedKids(body), speke_version: null, outcome: 'ok', status: 200 }
+    expect: { route: 'speke', tenant: `site:${tenant}`, content_id: contentId, requested_kids: requestedKids(body), speke_version: null, outcome: 'ok', status: 200 }
   }
 }
 
@@ -105,12 +107,12 @@ function okV2 (token: string, tenant: string, body: string): Call {
     path: `/cpix/getKey?enc-token=${encodeURIComponent(token)}`,
     headers: { ...CT_XML, 'x-speke-version': '2.0' },
     body,
-    expect: { route: 'speke', tenant, content_id: rootContentId(body), requested_kids: requestedKids(body), speke_version: '2.0', outcome: 'ok', status: 200 }
+    expect: { route: 'speke', tenant: `site:${tenant}`, content_id: rootContentId(body), requested_kids: requestedKids(body), speke_version: '2.0', outcome: 'ok', status: 200 }
   }
 }
 
-function rejected (name: string, call: Omit<Call, 'name' | 'expect'>, expect: Partial<Expected> & { route: string, status: number }): Call {
-  return { name, ...call, expect: { tenant: null, content_id: null, requested_kids: [], speke_version: null, outcome: 'rejected', ...expect } }
+function rejected (name: string, call: Omit<Call, 'name' | 'expect'>, expect: Partial<Expected> & { route: string, status: number }, anonymous = false): Call {
+  return { name, ...call, anonymous, expect: { tenant: null, content_id: null, requested_kids: [], speke_version: null, outcome: 'rejected', ...expect } }
 }
 
 /** Every key route, served and refused, in one run. */
@@ -125,7 +127,7 @@ function mixedRun (): Call[] {
       method: 'POST',
       path: `/v2/cpix/pallycon/getKey/${DEMO_TOKEN}`,
       body: PY_REQUEST,
-      expect: { route: 'pallycon-v2', tenant: 'DEMO', content_id: rootContentId(PY_REQUEST), requested_kids: requestedKids(PY_REQUEST), speke_version: null, outcome: 'ok', status: 200 }
+      expect: { route: 'pallycon-v2', tenant: 'site:DEMO', content_id: rootContentId(PY_REQUEST), requested_kids: requestedKids(PY_REQUEST), speke_version: null, outcome: 'ok', status: 200 }
     },
     {
       name: 'PallyCon API v1 ok (key rotation flag)',
@@ -133,42 +135,43 @@ function mixedRun (): Call[] {
       path: `/v1/cpix/pallycon/getKey/${ACME_TOKEN}?key-rotation=false`,
       headers: { 'content-type': 'text/xml; charset=utf-8' },
       body: PY_REQUEST,
-      expect: { route: 'pallycon-v1', tenant: 'ACME', content_id: rootContentId(PY_REQUEST), requested_kids: requestedKids(PY_REQUEST), speke_version: null, outcome: 'ok', status: 200 }
+      expect: { route: 'pallycon-v1', tenant: 'site:ACME', content_id: rootContentId(PY_REQUEST), requested_kids: requestedKids(PY_REQUEST), speke_version: null, outcome: 'ok', status: 200 }
     },
     {
       name: 'Anevia dash ok',
       method: 'GET',
       path: `/cpix/anevia/dash/${DEMO_TOKEN}/e2e-anevia-dash`,
-      expect: { route: 'anevia', tenant: 'DEMO', content_id: 'e2e-anevia-dash', requested_kids: [], speke_version: null, outcome: 'ok', status: 200 }
+      expect: { route: 'anevia', tenant: 'site:DEMO', content_id: 'e2e-anevia-dash', requested_kids: [], speke_version: null, outcome: 'ok', status: 200 }
     },
     {
       name: 'Anevia hls ok',
       method: 'GET',
       path: `/cpix/anevia/hls/${ACME_TOKEN}/e2e-anevia-hls`,
-      expect: { route: 'anevia', tenant: 'ACME', content_id: 'e2e-anevia-hls', requested_kids: [], speke_version: null, outcome: 'ok', status: 200 }
+      expect: { route: 'anevia', tenant: 'site:ACME', content_id: 'e2e-anevia-hls', requested_kids: [], speke_version: null, outcome: 'ok', status: 200 }
     },
     rejected('SPEKE v1 malformed XML (400)',
       { method: 'POST', path: `/cpix/getKey?enc-token=${DEMO_TOKEN}`, headers: CT_XML, body: '<cpix:CPIX xmlns:cpix="urn:dashif:org:cpix" id="a"><cpix:ContentKeyList>' },
-      { route: 'speke', tenant: 'DEMO', status: 400 }),
+      { route: 'speke', tenant: 'site:DEMO', status: 400 }),
     rejected('SPEKE v1 bad token (401)',
       { method: 'POST', path: `/cpix/getKey?enc-token=${BAD_TOKEN}`, headers: CT_XML, body: withContentId(V1_REQUEST, 'e2e-bad-token') },
-      { route: 'speke', status: 401 }),
+      { route: 'speke', status: 401 }, true),
     rejected('SPEKE v1 wrong Content-Type (415)',
       { method: 'POST', path: `/cpix/getKey?enc-token=${DEMO_TOKEN}`, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: withContentId(V1_REQUEST, 'e2e-415') },
-      { route: 'speke', status: 415 }),
+      // The caller is identified before the Content-Type is looked at.
+      { route: 'speke', tenant: 'site:DEMO', status: 415 }),
     rejected('SPEKE v2 invalid CPIX (4xx)',
       { method: 'POST', path: `/cpix/getKey?enc-token=${ACME_TOKEN}`, headers: { ...CT_XML, 'x-speke-version': '2.0' }, body: V2_NEGATIVE },
       // Refused after parsing: the record still says which content and kids were asked for.
-      { route: 'speke', tenant: 'ACME', speke_version: '2.0', status: 400, content_id: rootContentId(V2_NEGATIVE), requested_kids: requestedKids(V2_NEGATIVE) }),
+      { route: 'speke', tenant: 'site:ACME', speke_version: '2.0', status: 400, content_id: rootContentId(V2_NEGATIVE), requested_kids: requestedKids(V2_NEGATIVE) }),
     rejected('SPEKE unsupported version (400)',
       { method: 'POST', path: `/cpix/getKey?enc-token=${DEMO_TOKEN}`, headers: { ...CT_XML, 'x-speke-version': '9.9' }, body: V2_REQUEST },
-      { route: 'speke', speke_version: '9.9', status: 400 }),
+      { route: 'speke', tenant: 'site:DEMO', speke_version: '9.9', status: 400 }),
     rejected('PallyCon API bad token (401)',
       { method: 'POST', path: `/v2/cpix/pallycon/getKey/${BAD_TOKEN}`, body: PY_REQUEST },
-      { route: 'pallycon-v2', status: 401 }),
+      { route: 'pallycon-v2', status: 401 }, true),
     rejected('Anevia bad token (401)',
       { method: 'GET', path: `/cpix/anevia/hls/${BAD_TOKEN}/e2e-anevia-bad` },
-      { route: 'anevia', status: 401 })
+      { route: 'anevia', status: 401 }, true)
   ]
 }
 
@@ -195,7 +198,8 @@ function allFileText (dir: string): string {
 
 async function dbRecords (schema: string): Promise<AuditRecord[]> {
   const rows = await sql<Record<string, unknown>>(`SELECT * FROM "${schema}".audit_records ORDER BY instance_id, seq`)
-  return rows.map((r) => ({ ...r, time: (r.time as Date).toISOString(), seq: Number(r.seq) }) as unknown as AuditRecord)
+  // The refusals and checkpoint columns are NULL on every record but refusal summaries and checkpoints, whose records alone have such a field.
+  return rows.map(({ refusals, checkpoint, ...r }) => ({ ...r, ...(refusals === null ? {} : { refusals }), ...(checkpoint === null ? {} : { checkpoint }), time: (r.time as Date).toISOString(), seq: Number(r.seq) }) as unknown as AuditRecord)
 }
 
 /** The secrets that must never be stored: both enc-tokens in every form they travel in, both access keys, the HMAC key. */
@@ -212,6 +216,7 @@ t.test('every request of a mixed run is recorded exactly once, alike in the file
   if (schema === undefined) return
   const auditDir = join(t.testdir(), 'audit')
   const instanceId = `e2e-${randomBytes(4).toString('hex')}`
+  const signing = generateKeyPairSync('ed25519')
   const proxy = await startProxy({
     KMS_URL: 'local',
     LOCAL_KMS_SECRET,
@@ -219,6 +224,7 @@ t.test('every request of a mixed run is recorded exactly once, alike in the file
     AUDIT_DATABASE_URL: PG_URL,
     AUDIT_DATABASE_SCHEMA: schema,
     AUDIT_HMAC_KEY: HMAC_KEY.toString('base64'),
+    AUDIT_SIGNING_KEY: signing.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     INSTANCE_ID: instanceId
   })
   let closed = false
@@ -248,10 +254,19 @@ t.test('every request of a mixed run is recorded exactly once, alike in the file
   await proxy.close()
   closed = true
 
-  const files = fileRecords(auditDir)
-  const rows = await dbRecords(schema)
-  t.equal(files.length, calls.length, `one file record per key request (${calls.length}), none for heartbeat or readiness`)
-  t.equal(rows.length, calls.length, `one row per key request (${calls.length})`)
+  // Each sink signs its own chain: its checkpoint records (one at shutdown here) name their sink, so they differ between the two.
+  const isCheckpoint = (r: AuditRecord): boolean => r.route === 'audit-checkpoint'
+  const allFiles = fileRecords(auditDir)
+  const allRows = await dbRecords(schema)
+  t.equal(allFiles.filter(isCheckpoint).length, 1, 'files: one signed checkpoint, written at shutdown')
+  t.equal(allRows.filter(isCheckpoint).length, 1, 'PostgreSQL: one signed checkpoint, written at shutdown')
+  const files = allFiles.filter((r) => !isCheckpoint(r))
+  const rows = allRows.filter((r) => !isCheckpoint(r))
+  // One record per request with a valid credential, and one summary (written at shutdown) of the refusals without one.
+  const recorded = calls.filter((c) => c.anonymous !== true).length
+  const expectedRecords = recorded + 1
+  t.equal(files.length, expectedRecords, `one file record per authenticated key request (${recorded}) and one refusal summary, none for heartbeat or readiness`)
+  t.equal(rows.length, expectedRecords, `one row per authenticated key request (${recorded}) and one refusal summary`)
 
   const byId = new Map(rows.map((r) => [r.id, r]))
   for (const record of files) {
@@ -259,7 +274,18 @@ t.test('every request of a mixed run is recorded exactly once, alike in the file
   }
 
   for (const [sinkName, records] of [['file', files], ['postgres', rows]] as const) {
+    const summaries = records.filter((r) => r.route === 'refusal-summary')
+    t.equal(summaries.length, 1, `${sinkName}: one refusal summary`)
+    const anonymous = sent.filter((s) => s.anonymous === true)
+    const summary = (summaries[0] as unknown as { refusals?: { total: number, top: Array<{ route: string, status: number, caller_ip: string, count: number }> } }).refusals
+    t.equal(summary?.total, anonymous.length, `${sinkName}: the summary counts every refusal without a valid credential`)
+    for (const route of new Set(anonymous.map((s) => s.expect.route))) {
+      const counted = (summary?.top ?? []).filter((c) => c.route === route && c.caller_ip === '127.0.0.1' && c.status === 401).reduce((n, c) => n + c.count, 0)
+      t.equal(counted, anonymous.filter((s) => s.expect.route === route).length, `${sinkName}: ${route} refusals counted by route, status and client IP`)
+    }
+    t.notOk(records.some((r) => anonymous.some((s) => r.user_agent === s.ua)), `${sinkName}: no record of its own for a refusal without a valid credential`)
     for (const s of sent) {
+      if (s.anonymous === true) continue
       const mine = records.filter((r) => r.user_agent === s.ua)
       t.equal(mine.length, 1, `${sinkName}: ${s.name} recorded exactly once`)
       const r = mine[0]
@@ -284,8 +310,10 @@ t.test('every request of a mixed run is recorded exactly once, alike in the file
     }
   }
 
-  t.strictSame(await verifyAuditFiles(auditDir), { ok: true, records: calls.length, chains: 1 }, 'verifyAuditFiles: the file chain is intact')
-  t.strictSame(await verifyAuditDatabase(PG_URL, schema), { ok: true, records: calls.length, chains: 1 }, 'verifyAuditDatabase: the database chain is intact')
+  // With the public key alone: every link and the shutdown checkpoint's signature, nothing left unanchored.
+  const verifyWith = { publicKey: signing.publicKey }
+  t.match(await verifyAuditFiles(auditDir, verifyWith), { ok: true, records: allFiles.length, chains: 1, checkpoints: 1 }, 'verifyAuditFiles: the file chain is intact and signed')
+  t.match(await verifyAuditDatabase(PG_URL, schema, verifyWith), { ok: true, records: allRows.length, chains: 1, checkpoints: 1 }, 'verifyAuditDatabase: the database chain is intact and signed')
 
   // No secret anywhere in storage: tokens, access keys, HMAC key, and every key the replies carried, in every spelling.
   const returnedKeys = sent.flatMap((s) => s.keys.map((k) => k.key))
@@ -297,7 +325,7 @@ t.test('every request of a mixed run is recorded exactly once, alike in the file
   const fileText = allFileText(auditDir)
   const rowText = [
     ...(await sql<{ j: string }>(`SELECT row_to_json(r)::text AS j FROM "${schema}".audit_records r`)),
-    ...(await sql<{ j: string }>(`SELECT row_to_json(h)::text AS j FROM "${schema}".audit_chain_heads h`))
+    ...(await sql<{ j: string }>(`SELECT row_to_json(c)::text AS j FROM "${schema}".audit_checkpoints c`))
   ].map((r) => r.j).join('\n')
   const logText = proxy.logs.join('')
   t.match(fileText, /hmac-sha256:[0-9a-f]{64}/, 'the files do hold fingerprints')
@@ -306,7 +334,7 @@ t.test('every request of a mixed run is recorded exactly once, alike in the file
   const secrets = [...fixedSecrets(), ...keyForms]
   const leaks = (text: string): string[] => secrets.filter((secret) => text.includes(secret))
   t.strictSame(leaks(fileText), [], `no secret in the audit files (${secrets.length} strings looked for)`)
-  t.strictSame(leaks(rowText), [], 'no secret in the audit rows or chain heads')
+  t.strictSame(leaks(rowText), [], 'no secret in the audit rows or checkpoints')
   t.strictSame(leaks(logText), [], 'no secret in the log')
 })
 

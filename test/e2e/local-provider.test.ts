@@ -8,7 +8,7 @@ import { decodeXmlBytes } from '../../src/cpix/decode.js'
 import { parseCpix } from '../../src/cpix/parse.js'
 import { spekeV2Problems } from '../../src/cpix/speke-v2-conformance.js'
 import { verifyReply } from '../../src/cpix/verify-reply.js'
-import { DEMO_TOKEN, PROJECT_ROOT, fixture } from '../helpers/fixtures.js'
+import { DEMO_TOKEN, PROJECT_ROOT, fixture, EXPECTED_USER_AGENT } from '../helpers/fixtures.js'
 import { startProxy } from '../helpers/proxy.js'
 
 const suiteDir = join(PROJECT_ROOT, 'test', 'fixtures', 'aws-suite')
@@ -27,7 +27,7 @@ t.test('SPEKE v2 presets over HTTP: 200, headers, and replies MediaPackage accep
     const res = await post(`${proxy.url}/cpix/getKey?enc-token=${DEMO_TOKEN}`, body, { 'x-speke-version': c.spekeVersion })
     t.equal(res.status, 200, c.file)
     t.equal(res.headers['x-speke-version'], c.spekeVersion, `${c.file}: X-Speke-Version echoed`)
-    t.equal(res.headers['x-speke-user-agent'], 'speke-proxy/0.1.0', `${c.file}: X-Speke-User-Agent`)
+    t.equal(res.headers['x-speke-user-agent'], EXPECTED_USER_AGENT, `${c.file}: X-Speke-User-Agent`)
     const request = parseCpix(decodeXmlBytes(body))
     const reply = parseCpix(decodeXmlBytes(res.body))
     t.same(spekeV2Problems(request, reply, verifyReply(request, reply).kidMap), [], `${c.file}: SPEKE v2 response checks`)
@@ -45,7 +45,7 @@ t.test('SPEKE v1 live and VOD over HTTP; the same request twice gives the same k
   const v = await post(`${first.url}/cpix/getKey?enc-token=${DEMO_TOKEN}`, vod, {})
   t.equal(a.status, 200)
   t.equal(v.status, 200)
-  t.equal(a.headers['speke-user-agent'], 'speke-proxy/0.1.0')
+  t.equal(a.headers['speke-user-agent'], EXPECTED_USER_AGENT)
   t.same(keysOf(a.body), keysOf(b.body), 'AWS\'s suite sends the same request twice and expects identical keys')
   await first.close()
   const second = await startProxy({ AUDIT: 'off', DATA_DIR: dataDir })

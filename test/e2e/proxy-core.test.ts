@@ -8,7 +8,7 @@ import { request } from 'undici'
 import { encodeEncToken } from '../../src/tenants/enc-token.js'
 import { replyWith, startFakeKms } from '../helpers/fake-kms.js'
 import type { FakeKms } from '../helpers/fake-kms.js'
-import { DEMO_ACCESS_KEY, DEMO_TOKEN, PROJECT_ROOT, capturedBody, fixture } from '../helpers/fixtures.js'
+import { DEMO_ACCESS_KEY, DEMO_TOKEN, PROJECT_ROOT, capturedBody, fixture, EXPECTED_USER_AGENT } from '../helpers/fixtures.js'
 import { startProxy } from '../helpers/proxy.js'
 import type { RunningProxy } from '../helpers/proxy.js'
 
@@ -62,7 +62,7 @@ t.test('SPEKE v1: token, path, headers and body arrive unchanged; the reply come
   t.equal(res.status, 200)
   t.equal(res.text, V1_RESPONSE.toString('utf8'), 'the body is the KMS body')
   t.match(res.headers['content-type'], /application\/xml/)
-  t.equal(res.headers['speke-user-agent'], 'speke-proxy/0.1.0')
+  t.equal(res.headers['speke-user-agent'], EXPECTED_USER_AGENT)
   t.equal(res.headers['x-speke-version'], undefined, 'v1 replies carry no X-Speke-Version')
 
   t.equal(kms.received.length, 1)
@@ -86,7 +86,7 @@ t.test('SPEKE v2: X-Speke-Version is forwarded and echoed, X-Speke-User-Agent is
   const res = await post(`${proxy.url}/cpix/getKey?enc-token=${DEMO_TOKEN}`, V2_REQUEST, { 'content-type': 'application/xml', 'x-speke-version': '2.0' })
   t.equal(res.status, 200)
   t.equal(res.headers['x-speke-version'], '2.0')
-  t.equal(res.headers['x-speke-user-agent'], 'speke-proxy/0.1.0')
+  t.equal(res.headers['x-speke-user-agent'], EXPECTED_USER_AGENT)
   t.equal(kms.received[0].headers['x-speke-version'], '2.0')
   t.equal(res.text, V2_RESPONSE.toString('utf8'))
 })
@@ -269,7 +269,7 @@ t.test('logs: one line per key request, and no token, access key or content key 
   const keyLines = proxy.logs.filter(l => l.includes('"msg":"key request"'))
   t.equal(keyLines.length, 6, 'one line per key request')
   const first = JSON.parse(keyLines[0]) as Record<string, unknown>
-  t.equal(first.tenant, 'TEST')
+  t.equal(first.tenant, 'site:TEST', 'a pass-through caller is named by its site id behind "site:"')
   t.equal(first.route, 'speke')
   t.equal(first.contentId, 'abc123')
   t.equal(first.outcome, 'ok')

@@ -10,7 +10,7 @@ import { validateRequest } from '../../cpix/validate.js'
 import { decodeEncToken } from '../../tenants/enc-token.js'
 import type { KeyProvider, ProviderRequest } from '../provider.js'
 import { dialectFor } from '../../speke/dialect.js'
-import { deriveKeyAndIv, deriveKid } from './derive.js'
+import { credentialKey, deriveKeyAndIv, deriveKid } from './derive.js'
 import { loadOrCreateSecret } from './secret.js'
 
 export interface LocalProviderSettings {
@@ -39,8 +39,8 @@ export function localProvider (settings: LocalProviderSettings): KeyProvider {
         return { status: 200, contentType: 'application/xml', body: Buffer.from(body, 'utf8'), latencyMs: performance.now() - started }
       } catch (err) {
         if (!isProxyError(err)) throw err
-        // Answer as a key server would: the status and a plain-text reason.
-        return { status: err.status, contentType: 'text/plain; charset=utf-8', body: Buffer.from(err.message), latencyMs: performance.now() - started }
+        // Answer as a key server would: the status and a plain-text reason, which (written here) may be shown.
+        return { status: err.status, contentType: 'text/plain; charset=utf-8', body: Buffer.from(err.message), refusal: err.message, latencyMs: performance.now() - started }
       }
     },
     async close () {}
@@ -48,22 +48,24 @@ export function localProvider (settings: LocalProviderSettings): KeyProvider {
 }
 
 function answer (settings: LocalProviderSettings, request: ProviderRequest): string {
-  const tenant = decodeEncToken(request.token)?.siteId
-  if (tenant === undefined) throw new ProxyError(401, 'BAD_TOKEN', 'The enc-token is not a PallyCon KMS token (base64 of JSON with site_id and access_key)')
+  const token = decodeEncToken(request.token)
+  if (token === undefined) throw new ProxyError(401, 'BAD_TOKEN', 'The enc-token is not a PallyCon KMS token (base64 of JSON with site_id and access_key)')
   const dialect = dialectFor(request.route, request.spekeVersion)
   const xml = request.anevia !== undefined ? aneviaRequestXml(request.anevia.format, request.anevia.contentId) : decodeXmlBytes(request.body ?? Buffer.alloc(0))
   const doc = parseCpix(xml)
   validateRequest(doc, dialect)
   if (doc.lists.delivery) throw new ProxyError(422, 'ENCRYPTED_DELIVERY_UNSUPPORTED', 'The embedded key provider delivers keys in the clear only: remove DeliveryDataList')
   const kmsAssignsKids = request.route !== 'speke'
+  // Keys belong to the whole upstream credential (site id and access key), never to the site id alone.
+  const credential = credentialKey(settings.secret, token.siteId, token.accessKey)
   return fillResponse(doc, {
     dialect,
     playReadyLaUrl: settings.playReadyLaUrl,
     hlsKeyUrlBase: settings.hlsKeyUrlBase,
     widevineProvider: settings.widevineProvider,
     keyFor: ({ kid, contentId, trackType, periodIndex }) => {
-      const answeredKid = kmsAssignsKids ? deriveKid(settings.secret, tenant, contentId, trackType, periodIndex) : kid
-      return { kid: answeredKid, ...deriveKeyAndIv(settings.secret, tenant, contentId, answeredKid, periodIndex) }
+      const answeredKid = kmsAssignsKids ? deriveKid(credential, contentId, trackType, periodIndex) : kid
+      return { kid: answeredKid, ...deriveKeyAndIv(credential, contentId, answeredKid, periodIndex) }
     }
   })
 }
