@@ -143,9 +143,13 @@ t.test('every curl example in the README gets its documented status from a fresh
   }
 
   const dataDir = mkdtempSync(join(tmpdir(), 'readme-examples-'))
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
   const proxy = await startChildProxy({ DATA_DIR: dataDir })
-  t.teardown(() => { proxy.child.kill('SIGTERM') })
+  // Stop the proxy and wait for its exit (it signs the audit chain on the way out) before removing its data.
+  t.teardown(async () => {
+    proxy.child.kill('SIGTERM')
+    await proxy.exited
+    rmSync(dataDir, { recursive: true, force: true })
+  })
   for (const ex of examples) {
     const name = `${ex.method} ${ex.url.replace(/enc-token=[^&]*|getKey\/[^?]*/, '…')}`
     const url = ex.url.replace(/^http:\/\/localhost:8080/, proxy.url)
