@@ -1,7 +1,7 @@
 // buildApp: the Fastify instance with its parsers, error handling, logging without secrets, and every route.
 
 import Fastify, { LogController } from 'fastify'
-import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { randomUUID } from 'node:crypto'
 import type { Config } from './config.js'
 import rateLimit from '@fastify/rate-limit'
@@ -14,18 +14,18 @@ import { redactUrl } from './redact.js'
 import { aneviaRoutes } from './routes/anevia.js'
 import { healthRoutes } from './routes/health.js'
 import { metricsRoutes } from './routes/metrics.js'
-import { addJsonParser } from './routes/json-body.js'
-import { addressBucket, keyGuard, tenantBucket } from './routes/key-guard.js'
-import type { Limiter } from './routes/key-guard.js'
-import { refuseKeyRequest } from './routes/key-reply.js'
-import type { AuditHook, KeyObserver, KeyRouteOptions } from './routes/key-reply.js'
-import { keyRouteOf } from './routes/key-route.js'
+import { addJsonParser } from './http/json-body.js'
+import { addressBucket, keyGuard, tenantBucket } from './http/key-guard.js'
+import type { Limiter } from './http/key-guard.js'
+import { refuseKeyRequest } from './http/key-reply.js'
+import type { AuditHook, KeyObserver, KeyRouteOptions } from './http/key-reply.js'
+import { keyRouteOf } from './http/key-route.js'
 import { keysRoutes } from './routes/keys.js'
 import { openapiRoutes } from './routes/openapi.js'
 import { pallyconRoutes } from './routes/pallycon.js'
-import { parseQueryString } from './routes/query-string.js'
+import { parseQueryString } from './http/query-string.js'
 import { spekeRoutes } from './routes/speke.js'
-import type { PipelineDeps, ReplyCheck } from './speke/pipeline.js'
+import type { PipelineDeps, ReplyCheck } from './pipeline/key-request.js'
 import type { TenantRegistry } from './tenants/registry.js'
 import { USER_AGENT } from './version.js'
 
@@ -42,6 +42,11 @@ export interface AppDeps {
   observe?: KeyObserver
   /** Extra routes (admin) registered after the key routes. */
   plugins?: Array<(app: FastifyInstance) => Promise<void>>
+}
+
+/** A URL the router cannot decode may hold a token: answer without echoing it. */
+function refuseUnroutable (error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  void reply.code(400).type('text/plain; charset=utf-8').send(error.code === 'FST_ERR_BAD_URL' ? 'Malformed URL: check the percent-encoding of the enc-token and path' : 'Bad request')
 }
 
 /** How often Node checks request and header deadlines (its default, 30 s, would let a trickled body outlive REQUEST_TIMEOUT_MS by that much). */
@@ -66,15 +71,11 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     trustProxy: config.trustProxy,
     // HEAD would run a key request without showing it; key routes are POST/GET only.
     exposeHeadRoutes: false,
-    // A URL the router cannot decode may hold a token: answer without echoing it.
-    frameworkErrors: (error, _request, reply) => {
-      const raw = reply as unknown as { code: (status: number) => { type: (t: string) => { send: (body: string) => void } } }
-      raw.code(400).type('text/plain; charset=utf-8').send(error.code === 'FST_ERR_BAD_URL' ? 'Malformed URL: check the percent-encoding of the enc-token and path' : 'Bad request')
-    },
+    frameworkErrors: refuseUnroutable,
     loggerInstance: deps.logger,
     http: serverTimeouts,
     ...(config.tls === undefined ? {} : { https: { ...readTlsFiles(config.tls), ...serverTimeouts, handshakeTimeout: headersMs } })
-  }) as unknown as FastifyInstance
+  })
 
   // CPIX arrives as bytes: with an XML Content-Type, with none at all (PallyCon's Python client), or with a wrong one that the pipeline refuses.
   app.removeAllContentTypeParsers()
@@ -94,7 +95,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const refusal = isProxyError(error)
       ? error
-      : error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? new ProxyError(413, 'BODY_TOO_LARGE', `Request body is larger than ${config.bodyLimit} bytes (BODY_LIMIT)`) : undefined
+      : error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? new ProxyError('BODY_TOO_LARGE', `Request body is larger than ${config.bodyLimit} bytes (BODY_LIMIT)`) : undefined
     if (refusal !== undefined) {
       if (keyRouteOf(request) !== undefined) return refuseKeyRequest(request, reply, refusal, keyRoutes)
       return reply.code(refusal.status).type('text/plain; charset=utf-8').send(clip(refusal.message, MAX_MESSAGE_CHARS))

@@ -72,8 +72,10 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   if (config.audit.enabled && config.kmsTimeoutMs + config.audit.writeTimeoutMs > MAX_REQUEST_BUDGET_MS) {
     throw new ConfigError(`KMS_TIMEOUT_MS (${config.kmsTimeoutMs}) + AUDIT_WRITE_TIMEOUT_MS (${config.audit.writeTimeoutMs}) must stay under ${MAX_REQUEST_BUDGET_MS} ms, inside API Gateway's 29 s`)
   }
-  secret(env, 'LOCAL_KMS_SECRET')
-  secret(env, 'AUDIT_HMAC_KEY')
+  for (const name of ['LOCAL_KMS_SECRET', 'AUDIT_HMAC_KEY']) {
+    const raw = text(env, name)
+    if (raw !== undefined) base64Secret(raw, name)
+  }
   bearerToken(config.adminToken, 'ADMIN_TOKEN')
   bearerToken(config.metricsToken, 'METRICS_TOKEN')
   const schema = config.audit.databaseSchema
@@ -95,12 +97,29 @@ function bearerToken (value: string | undefined, name: string): void {
 
 export const MIN_BEARER_TOKEN_LENGTH = 32
 
-/** A base64 secret of at least 32 bytes, when set; the message never shows the value. */
-function secret (env: NodeJS.ProcessEnv, name: string): void {
-  const raw = text(env, name)
-  if (raw === undefined) return
-  const bytes = /^[A-Za-z0-9+/]+={0,2}$/.test(raw) ? Buffer.from(raw, 'base64') : Buffer.alloc(0)
-  if (bytes.length < 32) throw new ConfigError(`${name} must be base64 of at least 32 bytes (e.g. openssl rand -base64 32)`)
+/** Fewest bytes a secret setting (LOCAL_KMS_SECRET, AUDIT_HMAC_KEY) decodes to; also the size of a generated one. */
+export const MIN_SECRET_BYTES = 32
+
+/**
+ * The bytes of a secret setting, or of the file generated for it (`source`): standard base64 or base64url, padded or
+ * not, decoding to at least MIN_SECRET_BYTES. A ConfigError names the setting and the source, never the value.
+ */
+export function base64Secret (text: string, setting: string, source = setting): Buffer {
+  const bytes = decodeSecret(text.trim())
+  if (bytes === undefined || bytes.length < MIN_SECRET_BYTES) {
+    const problem = bytes === undefined ? 'is not valid base64' : `holds ${bytes.length} bytes`
+    throw new ConfigError(`${setting} must be base64 of at least ${MIN_SECRET_BYTES} bytes (e.g. openssl rand -base64 32): ${source} ${problem}`)
+  }
+  return bytes
+}
+
+/** One alphabet (standard or URL-safe), optional padding, and no stray bits: the text must be the bytes' own spelling. */
+function decodeSecret (text: string): Buffer | undefined {
+  const unpadded = text.replace(/={1,2}$/, '')
+  if (unpadded === '' || !/^(?:[A-Za-z0-9+/]+|[A-Za-z0-9_-]+)$/.test(unpadded)) return undefined
+  if (unpadded !== text && text.length % 4 !== 0) return undefined
+  const bytes = Buffer.from(unpadded, 'base64')
+  return bytes.toString('base64url') === unpadded.replace(/\+/g, '-').replace(/\//g, '_') ? bytes : undefined
 }
 
 function readConfig (env: NodeJS.ProcessEnv): Config {

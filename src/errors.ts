@@ -1,27 +1,41 @@
-// Typed errors: every failure the proxy can report carries an HTTP status and a message a person can act on.
+// Typed errors: every failure the proxy reports carries a declared code (error-codes.ts), its status and a message a person can act on.
+
+import { ERROR_CODES } from './error-codes.js'
+import type { CodeWithStatus, ErrorCode } from './error-codes.js'
+
+/** Codes whose status the table fixes, and codes that pass on another party's 4xx (the caller names it). */
+type FixedCode = Exclude<ErrorCode, PassedOnCode>
+type PassedOnCode = CodeWithStatus<'4xx'>
 
 export class ProxyError extends Error {
   readonly status: number
-  readonly code: string
+  readonly code: ErrorCode
 
-  constructor (status: number, code: string, message: string) {
+  constructor (code: FixedCode, message: string)
+  constructor (code: PassedOnCode, message: string, status: number)
+  constructor (code: ErrorCode, message: string, status?: number) {
     super(message)
     this.name = 'ProxyError'
-    this.status = status
     this.code = code
+    const declared = ERROR_CODES[code].status
+    this.status = declared === '4xx' ? passedOn(code, status) : declared
   }
 }
 
-export const badRequest = (message: string, code = 'BAD_REQUEST'): ProxyError => new ProxyError(400, code, message)
-export const unprocessable = (message: string, code = 'UNPROCESSABLE'): ProxyError => new ProxyError(422, code, message)
-export const badGateway = (message: string, code = 'BAD_GATEWAY'): ProxyError => new ProxyError(502, code, message)
+function passedOn (code: ErrorCode, status: number | undefined): number {
+  if (status === undefined || status < 400 || status > 499) throw new RangeError(`${code} passes on a 4xx status, got ${String(status)}`)
+  return status
+}
+
+export const badRequest = (message: string, code: CodeWithStatus<400>): ProxyError => new ProxyError(code, message)
+export const unprocessable = (message: string, code: CodeWithStatus<422>): ProxyError => new ProxyError(code, message)
 
 export function isProxyError (value: unknown): value is ProxyError {
   return value instanceof ProxyError
 }
 
 /** Longest stretch of caller input quoted back in a message, header or record. */
-export const MAX_REFLECTED_CHARS = 200
+const MAX_REFLECTED_CHARS = 200
 
 /** Caller input cut for quoting: at most `max` characters (with "..." when cut), never half a surrogate pair. */
 export function clip (value: string, max = MAX_REFLECTED_CHARS): string {

@@ -1,7 +1,9 @@
 // Prometheus metrics (prom-client): key requests by route, managed tenant, SPEKE version and outcome; latencies; upstream errors; process.
 
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import type { KeyRequestRecord } from './speke/pipeline.js'
+import { errorKind } from './error-codes.js'
+import { SPEKE_V1_VERSION, SPEKE_V2_VERSIONS } from './protocol.js'
+import type { KeyRequestRecord } from './request-record.js'
 import { PASSTHROUGH_PREFIX } from './tenants/registry.js'
 
 export interface Metrics {
@@ -16,14 +18,46 @@ export const PASSTHROUGH_LABEL = 'passthrough'
  * `knownTenants` are the configured (managed) tenant ids, the only tenant labels besides `passthrough` (any pass-through
  * token, whatever its site id), `none` (no credential resolved) and `other`: as many series as there are tenants.
  */
+/** Seconds: key requests and KMS waits, and the (much shorter) audit writes. */
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20]
+const AUDIT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2]
+
 export function createMetrics (knownTenants: string[]): Metrics {
   const registry = new Registry()
+  const registers = [registry]
   collectDefaultMetrics({ register: registry, prefix: 'speke_proxy_' })
-  const requests = new Counter({ name: 'speke_proxy_key_requests_total', help: 'Key requests by route, managed tenant (or passthrough/none), SPEKE version and outcome', labelNames: ['route', 'tenant', 'speke_version', 'outcome', 'status'] as const, registers: [registry] })
-  const duration = new Histogram({ name: 'speke_proxy_request_duration_seconds', help: 'Whole key request, from routing to reply', labelNames: ['route'] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20], registers: [registry] })
-  const kms = new Histogram({ name: 'speke_proxy_kms_duration_seconds', help: 'Time waiting on the key provider', labelNames: ['route'] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20], registers: [registry] })
-  const audit = new Histogram({ name: 'speke_proxy_audit_write_duration_seconds', help: 'Time to make the audit record durable', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2], registers: [registry] })
-  const upstreamErrors = new Counter({ name: 'speke_proxy_upstream_errors_total', help: 'Key provider failures by kind', labelNames: ['kind'] as const, registers: [registry] })
+  const requests = new Counter({
+    name: 'speke_proxy_key_requests_total',
+    help: 'Key requests by route, managed tenant (or passthrough/none), SPEKE version and outcome',
+    labelNames: ['route', 'tenant', 'speke_version', 'outcome', 'status'] as const,
+    registers
+  })
+  const duration = new Histogram({
+    name: 'speke_proxy_request_duration_seconds',
+    help: 'Whole key request, from routing to reply',
+    labelNames: ['route'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers
+  })
+  const kms = new Histogram({
+    name: 'speke_proxy_kms_duration_seconds',
+    help: 'Time waiting on the key provider',
+    labelNames: ['route'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers
+  })
+  const audit = new Histogram({
+    name: 'speke_proxy_audit_write_duration_seconds',
+    help: 'Time to make the audit record durable',
+    buckets: AUDIT_BUCKETS,
+    registers
+  })
+  const upstreamErrors = new Counter({
+    name: 'speke_proxy_upstream_errors_total',
+    help: 'Key provider and audit failures by kind (the metric kind of the error code, docs/errors.md)',
+    labelNames: ['kind'] as const,
+    registers
+  })
 
   const known = new Set(knownTenants)
   const tenantLabel = (tenant: string | undefined): string => {
@@ -35,28 +69,20 @@ export function createMetrics (knownTenants: string[]): Metrics {
   return {
     registry,
     observe (record, seconds) {
-      requests.inc({ route: record.route, tenant: tenantLabel(record.tenant), speke_version: spekeVersionLabel(record), outcome: record.outcome, status: String(record.status) })
-      duration.observe({ route: record.route }, seconds.total)
-      if (record.upstreamMs !== undefined) kms.observe({ route: record.route }, record.upstreamMs / 1000)
+      const { route, outcome } = record
+      const tenant = tenantLabel(record.tenant)
+      requests.inc({ route, tenant, speke_version: spekeVersionLabel(record), outcome, status: String(record.status) })
+      duration.observe({ route }, seconds.total)
+      if (record.upstreamMs !== undefined) kms.observe({ route }, record.upstreamMs / 1000)
       if (seconds.audit !== undefined) audit.observe(seconds.audit)
-      if (record.outcome === 'upstream_error') upstreamErrors.inc({ kind: errorKind(record) })
+      if (outcome === 'upstream_error') upstreamErrors.inc({ kind: errorKind(record.errorCode) })
     }
   }
 }
 
 /** Only known versions become labels: the header is caller input. */
 function spekeVersionLabel (record: KeyRequestRecord): string {
-  if (record.spekeVersion === undefined) return record.route === 'speke' ? '1.0' : 'none'
-  return ['2.0', '2.1'].includes(record.spekeVersion.trim()) ? record.spekeVersion.trim() : 'invalid'
-}
-
-function errorKind (record: KeyRequestRecord): string {
-  if (record.status === 504) return 'timeout'
-  if (record.status === 503) return 'audit'
-  const error = record.error ?? ''
-  if (/connection failed/.test(error)) return 'connection'
-  if (/KMS error/.test(error)) return 'kms_error'
-  if (/no CPIX|not a usable CPIX/.test(error)) return 'not_cpix'
-  if (/KMS reply/.test(error)) return 'invalid_reply'
-  return 'other'
+  if (record.spekeVersion === undefined) return record.route === 'speke' ? SPEKE_V1_VERSION : 'none'
+  const version = record.spekeVersion.trim()
+  return Object.hasOwn(SPEKE_V2_VERSIONS, version) ? version : 'invalid'
 }

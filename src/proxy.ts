@@ -1,26 +1,23 @@
-// Assembles a running proxy from a Config: logger, key provider, tenants, audit trail, reply checks, and the Fastify app.
+// Assembles the proxy from a Config (not yet listening): logger, key provider, tenants, audit trail, reply checks, and the Fastify app.
 
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { buildApp } from './app.js'
 import { loadOrCreateHmacKey, loadOrCreateInstanceId, loadSigningKey, openAuditTrail } from './audit/index.js'
 import type { AuditTrail } from './audit/index.js'
 import type { Config } from './config.js'
-import { clip } from './errors.js'
 import { createPallyConProvider } from './kms/pallycon.js'
 import type { KeyProvider } from './kms/provider.js'
 import { createLogger } from './logger.js'
 import { createMetrics } from './metrics.js'
 import { createUpstreamHealth } from './upstream-health.js'
 import { adminRoutes } from './routes/admin.js'
-import type { AuditHook } from './routes/key-reply.js'
-import { verifyAndRepair } from './speke/check-reply.js'
-import type { KeyResponse } from './speke/pipeline.js'
+import { verifyAndRepair } from './pipeline/check-reply.js'
 import { loadTenantsFile } from './tenants/registry.js'
 import type { TenantRegistry } from './tenants/registry.js'
 import { USER_AGENT } from './version.js'
 
-export interface ProxyServer {
+export interface ProxyAssembly {
   app: FastifyInstance
   provider: KeyProvider
   audit?: AuditTrail
@@ -29,12 +26,12 @@ export interface ProxyServer {
   close: () => Promise<void>
 }
 
-export interface ServerOptions {
+export interface AssemblyOptions {
   env?: NodeJS.ProcessEnv
   logStream?: NodeJS.WritableStream
 }
 
-export async function createServer (config: Config, options: ServerOptions = {}): Promise<ProxyServer> {
+export async function assembleProxy (config: Config, options: AssemblyOptions = {}): Promise<ProxyAssembly> {
   const logger = createLogger(config.logLevel, options.logStream)
   const tenants: TenantRegistry = {
     tenants: config.tenantsFile === undefined ? [] : loadTenantsFile(config.tenantsFile, options.env ?? process.env),
@@ -81,7 +78,7 @@ export async function createServer (config: Config, options: ServerOptions = {})
     tenants,
     logger,
     checkReply: config.responseMode === 'repair' ? verifyAndRepair() : undefined,
-    audit: trail === undefined ? undefined : auditHook(trail),
+    audit: trail === undefined ? undefined : async (event) => { await trail.record(event) },
     metrics,
     observe: (record, seconds) => { metrics.observe(record, seconds); upstream.note(record) },
     readiness: () => ({ audit: trail === undefined || trail.healthy() || (trail.problem() ?? false), upstream: upstream.healthy(), accepting: !shuttingDown }),
@@ -100,35 +97,6 @@ export async function createServer (config: Config, options: ServerOptions = {})
       await provider.close()
       await trail?.close()
     }
-  }
-}
-
-function auditHook (trail: AuditTrail): AuditHook {
-  return async (request: FastifyRequest, response: KeyResponse) => {
-    const r = response.record
-    await trail.record({
-      requestId: request.id,
-      route: r.route,
-      tenant: r.tenant,
-      callerIp: request.ip,
-      userAgent: request.headers['user-agent'] === undefined ? undefined : clip(request.headers['user-agent']),
-      spekeVersion: r.spekeVersion,
-      contentId: r.request?.contentId,
-      requestedKids: r.request?.kids ?? [],
-      drmSystems: r.request?.drmSystems ?? [],
-      trackTypes: r.request?.trackTypes ?? [],
-      keyPeriods: r.request?.keyPeriods ?? [],
-      upstreamStatus: r.upstreamStatus,
-      upstreamLatencyMs: r.upstreamMs,
-      outcome: r.outcome,
-      status: r.status,
-      error: r.error,
-      authenticated: r.authenticated,
-      errorCode: r.errorCode,
-      returnedKeys: response.returnedKeys,
-      requestBody: Buffer.isBuffer(request.body) ? request.body : undefined,
-      responseBody: typeof response.body === 'string' ? Buffer.from(response.body) : response.body
-    })
   }
 }
 

@@ -67,24 +67,6 @@ function lenientDecode (text: string): string {
   }
 }
 
-/** The raw enc-token query value, percent-decoded but with '+' kept (a base64 character, not a space). */
-export function queryToken (url: string): string | undefined {
-  const q = url.indexOf('?')
-  if (q === -1) return undefined
-  for (const part of url.slice(q + 1).split('&')) {
-    const eq = part.indexOf('=')
-    const name = eq === -1 ? part : part.slice(0, eq)
-    if (name !== 'enc-token') continue
-    const raw = eq === -1 ? '' : part.slice(eq + 1)
-    try {
-      return decodeURIComponent(raw)
-    } catch {
-      return raw
-    }
-  }
-  return undefined
-}
-
 // ---------------------------------------------------------------------------------------------
 // Secrets in text written by someone else (a KMS, a WAF in front of it)
 // ---------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 // Runs the proxy as a process: listen, reload TLS on SIGHUP, and on SIGTERM/SIGINT drain in-flight requests within a grace period.
 
+import { Server as TlsServer } from 'node:tls'
 import { ConfigError, loadConfig } from './config.js'
-import { createServer } from './server.js'
+import { assembleProxy } from './proxy.js'
 import { TenantsFileError } from './tenants/registry.js'
 import { readTlsFiles } from './tls.js'
 
@@ -10,7 +11,7 @@ export async function serve (env: NodeJS.ProcessEnv): Promise<void> {
   let config
   try {
     config = loadConfig(env)
-    server = await createServer(config, { env })
+    server = await assembleProxy(config, { env })
     await server.app.listen({ port: config.port, host: config.host })
   } catch (err) {
     if (err instanceof ConfigError || err instanceof TenantsFileError) {
@@ -28,8 +29,9 @@ export async function serve (env: NodeJS.ProcessEnv): Promise<void> {
     process.on('SIGHUP', () => {
       try {
         const { cert, key } = readTlsFiles(files)
-        const tlsServer = running.app.server as unknown as { setSecureContext: (options: { cert?: unknown, key?: unknown }) => void }
-        tlsServer.setSecureContext({ cert, key })
+        const server = running.app.server
+        if (!(server instanceof TlsServer)) throw new Error('the proxy is not listening with TLS')
+        server.setSecureContext({ cert, key })
         log.info({ cert: files.certFile }, 'TLS certificate reloaded')
       } catch (err) {
         log.error({ err: { message: (err as Error).message } }, 'TLS certificate reload failed; keeping the current one')

@@ -1,6 +1,6 @@
 // Whether the key provider is known to be failing: several transport failures in a row, cleared by a success or by time.
 
-import type { KeyRequestRecord } from './speke/pipeline.js'
+import type { KeyRequestRecord } from './request-record.js'
 
 export interface UpstreamHealth {
   note: (record: KeyRequestRecord) => void

@@ -10,10 +10,10 @@ import { loadConfig } from '../src/config.js'
 import { decodeXmlBytes } from '../src/cpix/decode.js'
 import { parseCpix } from '../src/cpix/parse.js'
 import { validateRequest } from '../src/cpix/validate.js'
-import type { Dialect } from '../src/cpix/validate.js'
+import type { Dialect } from '../src/protocol.js'
 import { DRM_TYPES } from '../src/cpix/json-keys.js'
 import { OPENAPI_FILE, openapiRoutes } from '../src/routes/openapi.js'
-import { createServer } from '../src/server.js'
+import { assembleProxy } from '../src/proxy.js'
 import { PROJECT_ROOT, FIXTURES, capturedBody, fixtureText } from './helpers/fixtures.js'
 
 // ---------------------------------------------------------------- the document, loosely typed
@@ -259,7 +259,7 @@ function sampleRequest ({ path, op }: Operation): { url: string, headers: Record
 }
 
 t.test('the documented routes are exactly the routes the app registers', async (t) => {
-  const server = await createServer(loadConfig({ KMS_URL: 'local', ADMIN_TOKEN: 'openapi-test-admin-token-of-32-chars', DATA_DIR: t.testdir(), LOG_LEVEL: 'silent' }))
+  const server = await assembleProxy(loadConfig({ KMS_URL: 'local', ADMIN_TOKEN: 'openapi-test-admin-token-of-32-chars', DATA_DIR: t.testdir(), LOG_LEVEL: 'silent' }))
   t.teardown(async () => { await server.close() })
   const app = server.app
   await app.ready()

@@ -3,27 +3,10 @@
 import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
+import { MIN_SECRET_BYTES, base64Secret } from '../config.js'
 
 export const HMAC_KEY_FILE = 'audit-hmac.key'
-export const MIN_HMAC_KEY_BYTES = 32
-
-const BASE64 = /^(?:[A-Za-z0-9+/]+={0,2}|[A-Za-z0-9_-]+)$/
-
-/** Decodes base64 (or base64url) strictly; undefined when the text is not base64. */
-function decodeBase64 (text: string): Buffer | undefined {
-  const trimmed = text.trim()
-  if (trimmed.length === 0 || !BASE64.test(trimmed)) return undefined
-  const bytes = Buffer.from(trimmed, trimmed.includes('-') || trimmed.includes('_') ? 'base64url' : 'base64')
-  const canonical = (b: string): string => b.replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_')
-  return canonical(bytes.toString('base64url')) === canonical(trimmed) ? bytes : undefined
-}
-
-function parseKey (text: string, source: string): Buffer {
-  const key = decodeBase64(text)
-  if (key === undefined) throw new Error(`${source} is not valid base64; AUDIT_HMAC_KEY must be base64 of at least ${MIN_HMAC_KEY_BYTES} random bytes`)
-  if (key.length < MIN_HMAC_KEY_BYTES) throw new Error(`${source} holds ${key.length} bytes; AUDIT_HMAC_KEY must be base64 of at least ${MIN_HMAC_KEY_BYTES} bytes`)
-  return key
-}
+export const MIN_HMAC_KEY_BYTES = MIN_SECRET_BYTES
 
 function isErrno (err: unknown, code: string): boolean {
   return err instanceof Error && (err as NodeJS.ErrnoException).code === code
@@ -31,7 +14,7 @@ function isErrno (err: unknown, code: string): boolean {
 
 /** The audit HMAC key: from AUDIT_HMAC_KEY when set, else read (or first created) beside the local secret in dataDir. */
 export function loadOrCreateHmacKey (dataDir: string, fromEnv?: string): Buffer {
-  if (fromEnv !== undefined && fromEnv.trim() !== '') return parseKey(fromEnv, 'AUDIT_HMAC_KEY')
+  if (fromEnv !== undefined && fromEnv.trim() !== '') return base64Secret(fromEnv, 'AUDIT_HMAC_KEY')
   const path = join(dataDir, HMAC_KEY_FILE)
   mkdirSync(dataDir, { recursive: true, mode: 0o700 })
   const existing = readKeyFile(path)
@@ -50,7 +33,7 @@ export function loadOrCreateHmacKey (dataDir: string, fromEnv?: string): Buffer 
     linkSync(temp, path)
   } catch (err) {
     if (!isErrno(err, 'EEXIST')) throw err
-    return readKeyFile(path) ?? parseKey('', path)
+    return readKeyFile(path) ?? base64Secret('', 'AUDIT_HMAC_KEY', path)
   } finally {
     unlinkSync(temp)
   }
@@ -61,7 +44,7 @@ export function loadOrCreateHmacKey (dataDir: string, fromEnv?: string): Buffer 
 
 function readKeyFile (path: string): Buffer | undefined {
   try {
-    return parseKey(readFileSync(path, 'utf8'), `${path} (used because AUDIT_HMAC_KEY is unset)`)
+    return base64Secret(readFileSync(path, 'utf8'), 'AUDIT_HMAC_KEY', `${path} (used because AUDIT_HMAC_KEY is unset)`)
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return undefined
     throw err

@@ -2,7 +2,7 @@
 
 export { openAuditTrail, type AuditSettings, type AuditTrail } from './trail.js'
 export { loadOrCreateHmacKey, HMAC_KEY_FILE, MIN_HMAC_KEY_BYTES } from './hmac-key.js'
-export { hmacValue, canonicalJson, sha256Hex, AUDIT_OUTCOMES, type AuditEvent, type AuditRecord, type AuditOutcome } from './record.js'
+export { hmacValue, canonicalJson, sha256Hex, type AuditEvent, type AuditRecord } from './record.js'
 export { GENESIS_HASH, recordHash } from './chain.js'
 export { verifyAuditFiles, verifyAuditDatabase, type VerifyResult, type VerifyOptions } from './verify.js'
 export { queryAudit, DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT, type AuditSource, type AuditFilter, type AuditPage } from './query.js'

@@ -2,7 +2,8 @@
 
 import type { ClientBase } from 'pg'
 import type { SignedEntry } from './checkpoint.js'
-import { AUDIT_RECORD_FIELDS, type AuditOutcome, type AuditRecord, type RefusalSummary } from './record.js'
+import type { Outcome } from '../request-record.js'
+import { AUDIT_RECORD_FIELDS, type AuditRecord, type RefusalSummary } from './record.js'
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
 
@@ -92,7 +93,9 @@ export const AUDIT_MIGRATIONS: ReadonlyArray<(s: string) => string[]> = [
     `CREATE TRIGGER audit_checkpoints_append_only BEFORE UPDATE OR DELETE ON ${s}.audit_checkpoints FOR EACH ROW EXECUTE FUNCTION ${s}.audit_append_only()`,
     `CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON ${s}.audit_checkpoints FOR EACH STATEMENT EXECUTE FUNCTION ${s}.audit_append_only()`,
     `DROP TABLE IF EXISTS ${s}.audit_chain_heads`
-  ]
+  ],
+  // Error codes (docs/errors.md) of failed requests: NULL on every other record (and on every record written before).
+  (s) => [`ALTER TABLE ${s}.audit_records ADD COLUMN IF NOT EXISTS error_code text`]
 ]
 
 /** The schema version a database holds (0 when it has no audit tables). */
@@ -134,34 +137,42 @@ export async function migrateAuditDatabase (client: ClientBase, schema: string):
 }
 
 /** A row of audit_records as node-postgres returns it: the record's fields, with the driver's types for four of them. */
-export type AuditRow = Omit<AuditRecord, 'time' | 'seq' | 'outcome' | 'refusals' | 'checkpoint'> & { time: Date, seq: string, outcome: string, refusals: RefusalSummary | null, checkpoint: SignedEntry | null }
+export type AuditRow = Omit<AuditRecord, 'time' | 'seq' | 'outcome' | 'refusals' | 'checkpoint' | 'error_code'> &
+  { time: Date, seq: string, outcome: string, refusals: RefusalSummary | null, checkpoint: SignedEntry | null, error_code: string | null }
 
 export const RECORD_COLUMNS = AUDIT_RECORD_FIELDS.map((f) => f === 'time' ? '"time"' : f).join(', ')
 
-/** The record a row stores; `refusals` and `checkpoint` are left out unless set, so records without them hash as they were written. */
+/** The record a row stores; `refusals`, `checkpoint` and `error_code` are left out unless set, so records without them hash as written. */
 export function rowToRecord (row: AuditRow): AuditRecord {
-  const { refusals, checkpoint, ...rest } = row
+  const { refusals, checkpoint, error_code: errorCode, ...rest } = row
   return {
     ...rest,
     time: row.time.toISOString(),
     seq: Number(row.seq),
-    outcome: row.outcome as AuditOutcome,
+    outcome: row.outcome as Outcome,
     ...(refusals === null || refusals === undefined ? {} : { refusals }),
-    ...(checkpoint === null || checkpoint === undefined ? {} : { checkpoint })
+    ...(checkpoint === null || checkpoint === undefined ? {} : { checkpoint }),
+    ...(errorCode === null || errorCode === undefined ? {} : { error_code: errorCode })
   }
 }
 
-/** The select list for records in a database that may predate a migration: a missing `refusals` or `checkpoint` column reads as NULL. */
+/** Columns later migrations added, with their types: a database that predates one reads them as NULL. */
+const ADDED_COLUMNS: Partial<Record<keyof AuditRecord, string>> = { refusals: 'jsonb', checkpoint: 'jsonb', error_code: 'text' }
+
+/** The select list for records in a database that may predate a migration: a missing added column reads as NULL. */
 export async function recordColumnsOf (client: Pick<ClientBase, 'query'>, schema: string): Promise<string> {
   const { rows } = await client.query<{ column_name: string }>(
-    "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'audit_records' AND column_name IN ('refusals', 'checkpoint')", [schema])
+    "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'audit_records' AND column_name = ANY($2)", [schema, Object.keys(ADDED_COLUMNS)])
   const have = new Set(rows.map((r) => r.column_name))
-  return AUDIT_RECORD_FIELDS.map((f) => f === 'time' ? '"time"' : (f === 'refusals' || f === 'checkpoint') && !have.has(f) ? `NULL::jsonb AS ${f}` : f).join(', ')
+  return AUDIT_RECORD_FIELDS.map((f) => {
+    const added = ADDED_COLUMNS[f]
+    return f === 'time' ? '"time"' : added !== undefined && !have.has(f) ? `NULL::${added} AS ${f}` : f
+  }).join(', ')
 }
 
 export function recordToParams (record: AuditRecord): unknown[] {
   // node-postgres would send an object as text anyway, but a jsonb column wants it as JSON text explicitly.
-  return AUDIT_RECORD_FIELDS.map((f) => f === 'refusals' || f === 'checkpoint' ? (record[f] === undefined ? null : JSON.stringify(record[f])) : record[f])
+  return AUDIT_RECORD_FIELDS.map((f) => f === 'refusals' || f === 'checkpoint' ? (record[f] === undefined ? null : JSON.stringify(record[f])) : record[f] ?? null)
 }
 
 export function insertRecordSql (schema: string): string {

@@ -6,7 +6,9 @@ import type pg from 'pg'
 import { ProxyError } from '../errors.js'
 import { listSegments } from './file-sink.js'
 import { quoteSchema, RECORD_COLUMNS, rowToRecord, type AuditRow } from './pg-schema.js'
-import { AUDIT_OUTCOMES, type AuditOutcome, type AuditRecord } from './record.js'
+import { OUTCOMES } from '../request-record.js'
+import type { Outcome } from '../request-record.js'
+import type { AuditRecord } from './record.js'
 
 export type AuditSource =
   | { kind: 'files', dir: string }
@@ -40,14 +42,14 @@ interface Criteria {
   contentId?: string
   kid?: string
   fingerprint?: string
-  outcome?: AuditOutcome
+  outcome?: Outcome
   since?: string
   until?: string
   limit: number
   after?: Position
 }
 
-const bad = (message: string): ProxyError => new ProxyError(400, 'BAD_AUDIT_QUERY', message)
+const bad = (message: string): ProxyError => new ProxyError('BAD_AUDIT_QUERY', message)
 
 function toIso (value: string | Date, name: string): string {
   const date = value instanceof Date ? value : new Date(value)
@@ -75,13 +77,13 @@ function decodeCursor (cursor: string): Position {
 function criteria (filter: AuditFilter): Criteria {
   const limit = filter.limit ?? DEFAULT_QUERY_LIMIT
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_QUERY_LIMIT) throw bad(`limit must be an integer from 1 to ${MAX_QUERY_LIMIT}`)
-  if (filter.outcome !== undefined && !(AUDIT_OUTCOMES as readonly string[]).includes(filter.outcome)) throw bad(`outcome must be one of ${AUDIT_OUTCOMES.join(', ')}`)
+  if (filter.outcome !== undefined && !(OUTCOMES as readonly string[]).includes(filter.outcome)) throw bad(`outcome must be one of ${OUTCOMES.join(', ')}`)
   return {
     tenant: filter.tenant,
     contentId: filter.contentId,
     kid: filter.kid?.trim().toLowerCase(),
     fingerprint: filter.fingerprint?.trim().toLowerCase(),
-    outcome: filter.outcome as AuditOutcome | undefined,
+    outcome: filter.outcome as Outcome | undefined,
     since: filter.since === undefined ? undefined : toIso(filter.since, 'since'),
     until: filter.until === undefined ? undefined : toIso(filter.until, 'until'),
     limit,

@@ -1,42 +1,23 @@
 // Audit record shape, canonical JSON, hashing and HMAC fingerprints: turns what the pipeline knows into a record with no secret in it.
 
 import { createHash, createHmac, randomUUID } from 'node:crypto'
+import type { KeyRequestRecord, Outcome, ReturnedKey } from '../request-record.js'
 import type { SignedEntry } from './checkpoint.js'
 
-export type AuditOutcome = 'ok' | 'rejected' | 'upstream_error'
-export const AUDIT_OUTCOMES: readonly AuditOutcome[] = ['ok', 'rejected', 'upstream_error']
-
-/** What the pipeline knows about one request on a key route. */
-export interface AuditEvent {
+/**
+ * What the trail is given for one key request: its record (the same one the log line and the metrics read) with what
+ * only the HTTP exchange knows. Refusals without a valid credential (`authenticated` false) are counted into the
+ * per-minute refusal summary, by `errorCode`, instead of a record each.
+ */
+export interface AuditEvent extends KeyRequestRecord {
   requestId: string
-  route: string
-  tenant?: string
   callerIp?: string
   userAgent?: string
-  spekeVersion?: string
-  contentId?: string
-  requestedKids: string[]
-  drmSystems: string[]
-  trackTypes: string[]
-  keyPeriods: string[]
-  upstreamStatus?: number
-  upstreamLatencyMs?: number
-  outcome: AuditOutcome
-  status: number
-  error?: string
   /** The trail HMACs each key into a fingerprint; the key itself is never stored. */
-  returnedKeys: Array<{ kid: string, key: Buffer }>
+  returnedKeys: ReturnedKey[]
   /** The trail stores the SHA-256 of the bodies only. */
   requestBody?: Buffer
   responseBody?: Buffer
-  /**
-   * Whether the request carried a valid credential (a managed tenant's or an accepted pass-through token). Refusals
-   * without one are counted into the per-minute refusal summary instead of a record each. When unset, a request
-   * counts as authenticated exactly when its tenant was resolved.
-   */
-  authenticated?: boolean
-  /** The refusal's stable code (e.g. MISSING_TOKEN), what the refusal summary counts by; not stored in the record. */
-  errorCode?: string
 }
 
 /** One line of a refusal summary: how often one client IP was refused on one route for one reason. */
@@ -78,9 +59,11 @@ export type AuditRecord = {
   key_periods: string[]
   upstream_status: number | null
   upstream_latency_ms: number | null
-  outcome: AuditOutcome
+  outcome: Outcome
   status: number
   error: string | null
+  /** The error code (docs/errors.md) of a failed request; absent otherwise and from records written before it was kept (they hash as before). */
+  error_code?: string
   returned_kids: string[]
   key_fingerprints: string[]
   request_sha256: string | null
@@ -103,7 +86,8 @@ export type AuditRecordBody = Omit<AuditRecord, 'seq' | 'prev_hash' | 'hash'>
 export const AUDIT_RECORD_FIELDS = [
   'id', 'time', 'instance_id', 'seq', 'request_id', 'route', 'tenant', 'caller_ip', 'user_agent', 'speke_version',
   'content_id', 'requested_kids', 'drm_systems', 'track_types', 'key_periods', 'upstream_status', 'upstream_latency_ms',
-  'outcome', 'status', 'error', 'returned_kids', 'key_fingerprints', 'request_sha256', 'response_sha256', 'prev_hash', 'hash', 'refusals', 'checkpoint'
+  'outcome', 'status', 'error', 'returned_kids', 'key_fingerprints', 'request_sha256', 'response_sha256', 'prev_hash', 'hash', 'refusals', 'checkpoint',
+  'error_code'
 ] as const satisfies ReadonlyArray<keyof AuditRecord>
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue | undefined }
@@ -189,16 +173,17 @@ export function buildRecordBody (event: AuditEvent, hmacKey: Buffer, instanceId:
     caller_ip: optionalText(event.callerIp),
     user_agent: scrub(event.userAgent),
     speke_version: optionalText(event.spekeVersion),
-    content_id: scrub(event.contentId),
-    requested_kids: textList(event.requestedKids, true),
-    drm_systems: textList(event.drmSystems, true),
-    track_types: textList(event.trackTypes, false),
-    key_periods: textList(event.keyPeriods, false),
+    content_id: scrub(event.request?.contentId),
+    requested_kids: textList(event.request?.kids ?? [], true),
+    drm_systems: textList(event.request?.drmSystems ?? [], true),
+    track_types: textList(event.request?.trackTypes ?? [], false),
+    key_periods: textList(event.request?.keyPeriods ?? [], false),
     upstream_status: optionalInt(event.upstreamStatus),
-    upstream_latency_ms: optionalInt(event.upstreamLatencyMs),
+    upstream_latency_ms: optionalInt(event.upstreamMs),
     outcome: event.outcome,
     status: Number.isFinite(event.status) ? int32(event.status) : 0,
     error: scrub(event.error, MAX_TEXT),
+    ...(event.errorCode === undefined ? {} : { error_code: cleanText(event.errorCode, MAX_REFLECTED) }),
     returned_kids: event.returnedKeys.map((k) => cleanText(k.kid.trim().toLowerCase(), MAX_REFLECTED)),
     key_fingerprints: event.returnedKeys.map((k) => hmacValue(hmacKey, k.key)),
     request_sha256: event.requestBody === undefined ? null : sha256Hex(event.requestBody),

@@ -86,11 +86,6 @@ async function freeBytes (dir: string): Promise<number> {
 
 const mb = (bytes: number): string => `${Math.floor(bytes / (1024 * 1024))} MB`
 
-/** Whether a request carried a valid credential: as the caller says, else whether a tenant was resolved. */
-function isAuthenticated (event: AuditEvent): boolean {
-  return event.authenticated ?? event.tenant !== undefined
-}
-
 async function withinDeadline (work: Promise<void>, timeoutMs: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined
   const deadline = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs) })
@@ -220,7 +215,7 @@ export async function openAuditTrail (settings: AuditSettings, log: AuditLog = s
       log.error({ requestId: body.request_id, recordId: body.id }, 'no audit sink recorded the request; serving it anyway (AUDIT_FAIL_OPEN=true)')
       return
     }
-    throw new ProxyError(503, 'AUDIT_UNAVAILABLE', `audit trail unavailable: ${failures.join('; ')}`)
+    throw new ProxyError('AUDIT_UNAVAILABLE', `audit trail unavailable: ${failures.join('; ')}`)
   }
 
   // Refusals without a valid credential cost an attacker nothing, so they are counted, not written one by one:
@@ -278,8 +273,8 @@ export async function openAuditTrail (settings: AuditSettings, log: AuditLog = s
   checkpointTimer?.unref()
 
   async function record (event: AuditEvent): Promise<void> {
-    if (closed) throw new ProxyError(503, 'AUDIT_UNAVAILABLE', 'audit trail unavailable: closed')
-    if (event.outcome === 'rejected' && !isAuthenticated(event) && event.returnedKeys.length === 0) {
+    if (closed) throw new ProxyError('AUDIT_UNAVAILABLE', 'audit trail unavailable: closed')
+    if (event.outcome === 'rejected' && !event.authenticated && event.returnedKeys.length === 0) {
       countRefusal(event)
       return
     }

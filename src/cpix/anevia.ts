@@ -3,7 +3,7 @@
 import { FAIRPLAY, PLAYREADY, WIDEVINE } from './systems.js'
 import { escapeAttr } from './xml.js'
 
-export const ANEVIA_PLACEHOLDER_KID = '00000000-0000-0000-0000-000000000000'
+const ANEVIA_PLACEHOLDER_KID = '00000000-0000-0000-0000-000000000000'
 
 export function aneviaRequestXml (format: 'dash' | 'hls', contentId: string): string {
   const kid = ANEVIA_PLACEHOLDER_KID

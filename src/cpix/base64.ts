@@ -9,6 +9,7 @@ export function decodeBase64 (text: string): Buffer | undefined {
   return Buffer.from(compact, 'base64')
 }
 
-export function isBase64 (text: string): boolean {
-  return decodeBase64(text) !== undefined
+/** Standard padded base64 of bytes, or of text as UTF-8. */
+export function encodeBase64 (value: string | Buffer): string {
+  return Buffer.from(value).toString('base64')
 }

@@ -1,16 +1,16 @@
 // Fills a CPIX request with keys and DRM signalling: the response a key server gives, in the dialect of its caller.
 
 import { badRequest, unprocessable } from '../errors.js'
-import { CPIX_NS, PSKC_NS, SPEKE_NS, contentIdOf } from './model.js'
+import { encodeBase64 } from './base64.js'
+import { CPIX_NS, PSKC_NS, SPEKE_NS, blank, contentIdOf } from './model.js'
 import type { ContentKey, CpixDocument, DrmSystem } from './model.js'
-import type { ProtectionScheme } from './pssh.js'
-import { isProtectionScheme } from './pssh.js'
 import { CPIX_LIST_ORDER, DRM_SYSTEM_ORDER, sortChildren } from './order.js'
 import { buildSignalling } from './signal.js'
 import type { SignalOptions, Signalling } from './signal.js'
-import { drmSystem } from './systems.js'
-import type { Dialect } from './validate.js'
-import { isSpekeV2 } from './validate.js'
+import { drmSystem, isProtectionScheme } from './systems.js'
+import type { ProtectionScheme } from './systems.js'
+import type { Dialect } from '../protocol.js'
+import { isSpekeV2 } from '../protocol.js'
 import { childElements, firstChild, makeElement, prefixOf, qualified, removeChild, setText, writeXml } from './xml.js'
 import type { XmlElement } from './xml.js'
 
@@ -48,7 +48,8 @@ export function fillResponse (doc: CpixDocument, options: FillOptions): string {
     const rule = doc.usageRules.find(r => r.kid === key.kid)
     const periodFilter = rule?.filters.find(f => f.type === 'KeyPeriodFilter')
     let periodIndex = periodFilter?.type === 'KeyPeriodFilter' ? periodIndexById.get(periodFilter.periodId ?? '') : undefined
-    if (periodIndex === undefined && doc.periods.length === 1 && doc.periods[0].index !== undefined) periodIndex = Number(doc.periods[0].index)
+    const onlyPeriod = doc.periods.length === 1 ? doc.periods[0].index : undefined
+    if (periodIndex === undefined && onlyPeriod !== undefined) periodIndex = Number(onlyPeriod)
     const trackType = rule?.intendedTrackType
     const derived = options.keyFor({ kid: key.kid, contentId, trackType, periodIndex })
     const material = { ...derived, iv: ivOf(key, derived) }
@@ -61,7 +62,9 @@ export function fillResponse (doc: CpixDocument, options: FillOptions): string {
     if (entry === undefined) throw unprocessable(`DRMSystem ${system.systemId} refers to kid ${system.kid}, which is not a ContentKey@kid of this document`, 'DANGLING_REFERENCE')
     const { material, periodIndex, trackType } = entry
     const scheme = drmSystem(system.systemId)?.hlsOnly === true && entry.scheme === 'cenc' && pallycon ? 'cbcs' : entry.scheme
-    const signalling = buildSignalling({ systemId: system.systemId, kid: material.kid, key: material.key, iv: material.iv, scheme, contentId, periodIndex, trackType }, { ...options, pallyconStyle: pallycon })
+    const { kid, key, iv } = material
+    const input = { systemId: system.systemId, kid, key, iv, scheme, contentId, periodIndex, trackType }
+    const signalling = buildSignalling(input, { ...options, pallyconStyle: pallycon })
     system.element.attrs.kid = material.kid
     if (pallycon) addPallyConChildren(system, signalling, cpix, doc.root)
     writeDrmSystem(system, signalling, options.dialect, doc.version)
@@ -100,7 +103,7 @@ function ensureNamespace (root: XmlElement, preferred: string, ns: string): stri
 function writeContentKey (key: ContentKey, material: KeyMaterial, cpix: string, pskc: string): void {
   const el = key.element
   el.attrs.kid = material.kid
-  if (key.explicitIV === undefined || key.explicitIV.trim() === '') el.attrs.explicitIV = material.iv.toString('base64')
+  if (blank(key.explicitIV)) el.attrs.explicitIV = material.iv.toString('base64')
   for (const data of childElements(el, CPIX_NS, 'Data')) removeChild(el, data)
   const plain = makeElement(qualified(pskc, 'PlainValue'), PSKC_NS)
   setText(plain, material.key.toString('base64'))
@@ -109,11 +112,9 @@ function writeContentKey (key: ContentKey, material: KeyMaterial, cpix: string, 
 }
 
 /** The explicit IV a response states for a key: the request's when it gave one. */
-export function ivOf (key: ContentKey, material: KeyMaterial): Buffer {
-  return key.explicitIV !== undefined && key.explicitIV.trim() !== '' ? Buffer.from(key.explicitIV, 'base64') : material.iv
+function ivOf (key: ContentKey, material: KeyMaterial): Buffer {
+  return key.explicitIV === undefined || blank(key.explicitIV) ? material.iv : Buffer.from(key.explicitIV, 'base64')
 }
-
-const b64 = (text: string | Buffer): string => Buffer.from(text).toString('base64')
 
 function writeDrmSystem (system: DrmSystem, s: Signalling, dialect: Dialect, version: string | undefined): void {
   const el = system.element
@@ -126,7 +127,7 @@ function writeDrmSystem (system: DrmSystem, s: Signalling, dialect: Dialect, ver
   }
   fill('PSSH', s.pssh === undefined ? undefined : s.pssh.toString('base64'))
   fill('ContentProtectionData', contentProtectionValue(s, dialect))
-  fill('URIExtXKey', v2 || s.keyUri === undefined ? undefined : b64(s.keyUri))
+  fill('URIExtXKey', v2 || s.keyUri === undefined ? undefined : encodeBase64(s.keyUri))
   fill('SmoothStreamingProtectionHeaderData', s.playReadyObject?.toString('base64'))
   fillHls(el, s, dialect, version)
   for (const child of childElements(el, SPEKE_NS)) {
@@ -140,7 +141,7 @@ function contentProtectionValue (s: Signalling, dialect: Dialect): string | unde
   if (s.contentProtectionData === undefined || s.pssh === undefined) return undefined
   // PallyCon's shape: the bare pssh payload (Widevine protobuf or PlayReady Object), which its clients read as pssh_payload_only.
   if (dialect === 'pallycon') return (s.playReadyObject ?? s.pssh.subarray(32)).toString('base64')
-  return b64(s.contentProtectionData)
+  return encodeBase64(s.contentProtectionData)
 }
 
 function fillHls (el: XmlElement, s: Signalling, dialect: Dialect, version: string | undefined): void {
@@ -153,7 +154,7 @@ function fillHls (el: XmlElement, s: Signalling, dialect: Dialect, version: stri
   }
   for (const child of existing) {
     const playlist = child.attrs.playlist === 'master' || child.attrs.playlist === 'multiVariant' ? 'master' : 'media'
-    setText(child, b64(s.hls[playlist]))
+    setText(child, encodeBase64(s.hls[playlist]))
   }
   if (v2) {
     // SPEKE v2 encryptors need both playlists: add the one the request left out, right after the other.
@@ -162,7 +163,7 @@ function fillHls (el: XmlElement, s: Signalling, dialect: Dialect, version: stri
       if (has(playlist)) continue
       // CPIX 2.4 renamed the master playlist multiVariant.
       const name = playlist === 'master' && version === '2.4' ? 'multiVariant' : playlist
-      const twin = makeElement(existing[0].name, CPIX_NS, { playlist: name }, [{ kind: 'text', text: b64(s.hls[playlist]) }])
+      const twin = makeElement(existing[0].name, CPIX_NS, { playlist: name }, [{ kind: 'text', text: encodeBase64(s.hls[playlist]) }])
       el.children.splice(el.children.indexOf(existing[existing.length - 1]) + 1, 0, twin)
     }
   }
@@ -170,8 +171,8 @@ function fillHls (el: XmlElement, s: Signalling, dialect: Dialect, version: stri
 
 function spekeValue (local: string, s: Signalling): string | undefined {
   if (local === 'ProtectionHeader') return s.playReadyObject?.toString('base64')
-  if (local === 'KeyFormat') return s.keyFormat === undefined ? undefined : b64(s.keyFormat)
-  if (local === 'KeyFormatVersions') return s.keyFormatVersions === undefined ? undefined : b64(s.keyFormatVersions)
+  if (local === 'KeyFormat') return s.keyFormat === undefined ? undefined : encodeBase64(s.keyFormat)
+  if (local === 'KeyFormatVersions') return s.keyFormatVersions === undefined ? undefined : encodeBase64(s.keyFormatVersions)
   return undefined
 }
 

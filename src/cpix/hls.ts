@@ -1,13 +1,14 @@
 // HLS key signalling (#EXT-X-KEY / #EXT-X-SESSION-KEY per DRM) and MPD ContentProtection fragments (cenc:pssh, mspr:pro).
-import type { ProtectionScheme } from './pssh.js'
+import { decodeBase64 } from './base64.js'
 import { normalizeUuid, uuidToBytes } from './uuid.js'
-import { WIDEVINE_SYSTEM_ID } from './widevine.js'
+import { WIDEVINE } from './systems.js'
+import type { ProtectionScheme } from './systems.js'
 
 export type HlsPlaylist = 'media' | 'master'
 export type HlsTagName = 'EXT-X-KEY' | 'EXT-X-SESSION-KEY'
 export type HlsAttributes = Array<[string, string]>
 
-export const WIDEVINE_KEYFORMAT = `urn:uuid:${WIDEVINE_SYSTEM_ID}`
+export const WIDEVINE_KEYFORMAT = `urn:uuid:${WIDEVINE}`
 export const PLAYREADY_KEYFORMAT = 'com.microsoft.playready'
 export const FAIRPLAY_KEYFORMAT = 'com.apple.streamingkeydelivery'
 export const IDENTITY_KEYFORMAT = 'identity'
@@ -16,7 +17,7 @@ export const IDENTITY_KEYFORMAT = 'identity'
 const UNQUOTED = new Set(['METHOD', 'KEYID', 'IV'])
 const NAME = /^[A-Z0-9-]+$/
 
-export function hlsTagName (playlist: HlsPlaylist): HlsTagName {
+function hlsTagName (playlist: HlsPlaylist): HlsTagName {
   return playlist === 'media' ? 'EXT-X-KEY' : 'EXT-X-SESSION-KEY'
 }
 
@@ -142,6 +143,6 @@ export function extractCencPssh (fragment: string): string | undefined {
   if (m === null) return undefined
   const b64 = (m[2] ?? '').replace(/\s+/g, '')
   if (b64 === '') throw new Error('the pssh element in ContentProtectionData is empty')
-  if (b64.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) throw new Error('the pssh element in ContentProtectionData is not base64')
+  if (decodeBase64(b64) === undefined) throw new Error('the pssh element in ContentProtectionData is not base64')
   return b64
 }

@@ -1,8 +1,10 @@
-// The JSON key API's two translations: a JSON key request into the CPIX request PallyCon's client sends, and a CPIX reply into that client's JSON.
+// The JSON key API's two translations: a JSON key request into the CPIX request PallyCon's client sends,
+// and a CPIX reply into that client's JSON.
 
 import { randomUUID } from 'node:crypto'
 import { badRequest, clip, unprocessable } from '../errors.js'
 import { decodeBase64 } from './base64.js'
+import { MAX_CONTENT_ID_LENGTH, blank } from './model.js'
 import type { CpixDocument, DrmSystem } from './model.js'
 import { parsePsshBoxes } from './pssh.js'
 import { CLEARKEY_AES128, FAIRPLAY, NCG, NCG_HLS_AES128, NCG_HLS_SAMPLE_AES, PLAYREADY, SAMPLE_AES, WIDEVINE, WISEPLAY } from './systems.js'
@@ -26,7 +28,7 @@ export const MAX_TRACK_TYPES = 16
 /** DRM system entries (track types × DRM types) one JSON key request may make the proxy build and the KMS fill. */
 export const MAX_DRM_ENTRIES = 64
 /** Longest track type name. */
-export const MAX_TRACK_TYPE_CHARS = 64
+const MAX_TRACK_TYPE_CHARS = 64
 
 export interface JsonKeyRequest {
   content_id: string
@@ -65,7 +67,9 @@ export interface JsonKeyReply {
 export function readJsonKeyRequest (body: unknown): JsonKeyRequest {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw unprocessable('The body must be a JSON object: {content_id, drm_types, encryption_scheme, track_types, key_rotation, period_index}', 'BAD_JSON_REQUEST')
   const b = body as Record<string, unknown>
-  if (typeof b.content_id !== 'string' || b.content_id.trim() === '' || b.content_id.length > 200) throw unprocessable('content_id is required (a string of at most 200 characters)', 'BAD_JSON_REQUEST')
+  if (typeof b.content_id !== 'string' || blank(b.content_id) || b.content_id.length > MAX_CONTENT_ID_LENGTH) {
+    throw unprocessable(`content_id is required (a string of at most ${MAX_CONTENT_ID_LENGTH} characters)`, 'BAD_JSON_REQUEST')
+  }
   const drmTypes = stringList(b.drm_types, 'drm_types', ['widevine', 'playready'], Object.keys(DRM_TYPES).length, 'DRM type')
   for (const t of drmTypes) {
     if (!Object.hasOwn(DRM_TYPES, t)) throw unprocessable(`drm_types: unknown DRM type "${clip(t)}"; use ${Object.keys(DRM_TYPES).join(', ')}`, 'BAD_JSON_REQUEST')
@@ -83,7 +87,14 @@ export function readJsonKeyRequest (body: unknown): JsonKeyRequest {
   const period = b.period_index
   if (period !== undefined && (typeof period !== 'number' || !Number.isInteger(period) || period < 0 || period > 0xffffffff)) throw unprocessable('period_index must be an integer from 0 to 4294967295', 'BAD_JSON_REQUEST')
   if (rotation && period === undefined) throw unprocessable('period_index is required when key_rotation is true', 'BAD_JSON_REQUEST')
-  return { content_id: b.content_id, drm_types: drmTypes, encryption_scheme: scheme, track_types: trackTypes, key_rotation: rotation, period_index: period }
+  return {
+    content_id: b.content_id,
+    drm_types: drmTypes,
+    encryption_scheme: scheme,
+    track_types: trackTypes,
+    key_rotation: rotation,
+    period_index: period
+  }
 }
 
 /** A non-empty list of at most `max` distinct non-empty strings (drm_types lower-cased). */

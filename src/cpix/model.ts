@@ -80,11 +80,19 @@ export interface UsageRule {
   filters: UsageFilter[]
 }
 
+/** Longest content id PallyCon accepts, in characters, whichever URL family or field carries it. */
+export const MAX_CONTENT_ID_LENGTH = 200
+
 /** The content id a request names: CPIX@contentId (CPIX 2.2+) or, for SPEKE v1 and PallyCon, CPIX@id. */
 export function contentIdOf (doc: CpixDocument): string | undefined {
   return nonEmpty(doc.contentId) ?? nonEmpty(doc.id)
 }
 
+/** An attribute or text that is absent, empty or only white space. */
+export function blank (value: string | undefined): boolean {
+  return value === undefined || value.trim() === ''
+}
+
 function nonEmpty (value: string | undefined): string | undefined {
-  return value !== undefined && value.trim() !== '' ? value : undefined
+  return blank(value) ? undefined : value
 }

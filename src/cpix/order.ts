@@ -3,11 +3,12 @@
 import { CPIX_NS } from './model.js'
 import type { XmlElement, XmlNode } from './xml.js'
 
-export const CPIX_LIST_ORDER = ['DeliveryDataList', 'ContentKeyList', 'DRMSystemList', 'ContentKeyPeriodList', 'ContentKeyUsageRuleList', 'UpdateHistoryItemList', 'Signature']
-export const DRM_SYSTEM_ORDER = ['PSSH', 'ContentProtectionData', 'URIExtXKey', 'HLSSignalingData', 'SmoothStreamingProtectionHeaderData', 'HDSSignalingData']
+/** CPIX schema order of the top-level lists and of a DRMSystem's children. */
+export const CPIX_LIST_ORDER: readonly string[] = ['DeliveryDataList', 'ContentKeyList', 'DRMSystemList', 'ContentKeyPeriodList', 'ContentKeyUsageRuleList', 'UpdateHistoryItemList', 'Signature']
+export const DRM_SYSTEM_ORDER: readonly string[] = ['PSSH', 'ContentProtectionData', 'URIExtXKey', 'HLSSignalingData', 'SmoothStreamingProtectionHeaderData', 'HDSSignalingData']
 
 /** Sort element children by `order` (CPIX namespace); elements of other namespaces go last. Returns whether anything moved. */
-export function sortChildren (el: XmlElement, order: string[]): boolean {
+export function sortChildren (el: XmlElement, order: readonly string[]): boolean {
   const rank = (node: XmlElement): number => {
     if (node.ns !== CPIX_NS) return node.local === 'Signature' ? order.indexOf('Signature') : order.length
     const at = order.indexOf(node.local)

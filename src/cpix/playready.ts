@@ -1,14 +1,14 @@
 // PlayReady signalling: WRMHEADER XML (v4.0-4.3), KID checksums, and the PlayReady Object (PRO) record container.
 import { createCipheriv } from 'node:crypto'
 import { XMLParser, XMLValidator } from 'fast-xml-parser'
-import type { ProtectionScheme } from './pssh.js'
+import type { ProtectionScheme } from './systems.js'
 import { guidBytesToUuid, normalizeUuid, uuidToGuidBytes } from './uuid.js'
+import { escapeText } from './xml.js'
 
-export const PLAYREADY_SYSTEM_ID = '9a04f079-9840-4286-ab92-e65be0885f95'
-export const WRMHEADER_NAMESPACE = 'http://schemas.microsoft.com/DRM/2007/03/PlayReadyHeader'
-export const WRMHEADER_VERSIONS = ['4.0.0.0', '4.1.0.0', '4.2.0.0', '4.3.0.0'] as const
+const WRMHEADER_NAMESPACE = 'http://schemas.microsoft.com/DRM/2007/03/PlayReadyHeader'
+const WRMHEADER_VERSIONS = ['4.0.0.0', '4.1.0.0', '4.2.0.0', '4.3.0.0'] as const
 /** Microsoft: the PlayReady header must stay below 15 KB. */
-export const MAX_WRMHEADER_BYTES = 15 * 1024
+const MAX_WRMHEADER_BYTES = 15 * 1024
 
 export interface WrmHeaderKid { kid: string; algId?: string; checksum?: string }
 export interface ParsedWrmHeader {
@@ -77,8 +77,8 @@ export function buildWrmHeader (h: {
     protectInfo = `<PROTECTINFO><KIDS>${kids.join('')}</KIDS></PROTECTINFO>`
   }
   const xml = `<WRMHEADER xmlns="${WRMHEADER_NAMESPACE}" version="${version}"><DATA>${protectInfo}` +
-    (h.laUrl !== undefined ? `<LA_URL>${escapeXml(h.laUrl)}</LA_URL>` : '') +
-    (h.luiUrl !== undefined ? `<LUI_URL>${escapeXml(h.luiUrl)}</LUI_URL>` : '') +
+    (h.laUrl !== undefined ? `<LA_URL>${escapeText(h.laUrl)}</LA_URL>` : '') +
+    (h.luiUrl !== undefined ? `<LUI_URL>${escapeText(h.luiUrl)}</LUI_URL>` : '') +
     (h.customAttributes !== undefined ? `<CUSTOMATTRIBUTES>${h.customAttributes}</CUSTOMATTRIBUTES>` : '') +
     '</DATA></WRMHEADER>'
   const size = Buffer.byteLength(xml, 'utf16le')
@@ -232,8 +232,4 @@ function asArray (value: unknown): unknown[] {
 
 function isRecord (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-function escapeXml (text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
 }

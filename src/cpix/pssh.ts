@@ -1,17 +1,6 @@
 // ISO BMFF 'pssh' boxes (ISO/IEC 23001-7 §8.1.2): build one box, parse one or more concatenated boxes strictly.
 import { bytesToUuid, normalizeUuid, uuidToBytes } from './uuid.js'
 
-/** The four Common Encryption protection schemes (ISO/IEC 23001-7 four-character codes). */
-export type ProtectionScheme = 'cenc' | 'cbc1' | 'cens' | 'cbcs'
-export const PROTECTION_SCHEMES: readonly ProtectionScheme[] = ['cenc', 'cbc1', 'cens', 'cbcs']
-
-export function isProtectionScheme (value: string): value is ProtectionScheme {
-  return (PROTECTION_SCHEMES as readonly string[]).includes(value)
-}
-
-/** W3C "Common" (ClearKey) system id: version 1 boxes with KIDs only and no data. */
-export const COMMON_SYSTEM_ID = '1077efec-c0b2-4d02-ace3-3c1e52e2fb4b'
-
 export interface PsshBox {
   version: 0 | 1
   /** lowercase UUID */

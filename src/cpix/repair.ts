@@ -1,6 +1,6 @@
 // Repairs a verified KMS reply into what SPEKE v2 encryptors require, touching only what is certain; reports whether anything changed.
 
-import { decodeBase64 } from './base64.js'
+import { decodeBase64, encodeBase64 } from './base64.js'
 import { cencPsshFragment, extractCencPssh, hlsKeyTag, parseHlsTag, playReadyFragment } from './hls.js'
 import type { HlsAttributes } from './hls.js'
 import { CPIX_NS, SPEKE_NS } from './model.js'
@@ -18,8 +18,6 @@ export interface RepairResult {
   repairs: string[]
 }
 
-const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64')
-
 /** Bring a reply to the SPEKE v2 profile in place. `kidMap` maps request kids to reply kids. */
 export function repairForSpekeV2 (request: CpixDocument, reply: CpixDocument, kidMap: Map<string, string>): RepairResult {
   const repairs: string[] = []
@@ -32,8 +30,9 @@ export function repairForSpekeV2 (request: CpixDocument, reply: CpixDocument, ki
   }
   for (const asked of request.contentKeys) {
     const key = reply.contentKeys.find(k => k.kid === (kidMap.get(asked.kid) ?? asked.kid))
-    if (key !== undefined && asked.commonEncryptionScheme !== undefined && key.element.attrs.commonEncryptionScheme !== asked.commonEncryptionScheme) {
-      key.element.attrs.commonEncryptionScheme = asked.commonEncryptionScheme
+    const wanted = asked.commonEncryptionScheme
+    if (key !== undefined && wanted !== undefined && key.element.attrs.commonEncryptionScheme !== wanted) {
+      key.element.attrs.commonEncryptionScheme = wanted
       note('commonEncryptionScheme restored')
     }
   }
@@ -78,9 +77,9 @@ function rewriteContentProtectionData (system: DrmSystem, asked: DrmSystem | und
   const current = system.contentProtectionData === undefined ? undefined : decodeBase64(system.contentProtectionData)?.toString('utf8')
   if (current !== undefined && current.trimStart().startsWith('<') && safeExtract(current) === pssh) return false
   if (element === undefined) {
-    system.element.children.push(makeElement(qualified(cpix, 'ContentProtectionData'), CPIX_NS, {}, [{ kind: 'text', text: b64(wanted) }]))
+    system.element.children.push(makeElement(qualified(cpix, 'ContentProtectionData'), CPIX_NS, {}, [{ kind: 'text', text: encodeBase64(wanted) }]))
   } else {
-    setText(element, b64(wanted))
+    setText(element, encodeBase64(wanted))
   }
   return true
 }
@@ -110,8 +109,8 @@ function pairHlsSignaling (system: DrmSystem, cpix: string, masterName: string):
     } catch { /* try the next one */ }
   }
   if (attrs === undefined) return false
-  const media = b64(hlsKeyTag('media', attrs))
-  const master = b64(hlsKeyTag('master', attrs))
+  const media = encodeBase64(hlsKeyTag('media', attrs))
+  const master = encodeBase64(hlsKeyTag('master', attrs))
   const current = existing.map(h => [h.attrs.playlist, h.children.map(textOf).join('').trim()])
   if (current.length === 2 && current.some(([p, v]) => p === 'media' && v === media) && current.some(([p, v]) => p === masterName && v === master)) return false
   const name = existing[0]?.name ?? qualified(cpix, 'HLSSignalingData')

@@ -4,8 +4,8 @@ import { aes128HlsAttributes, cencPsshFragment, fairPlayHlsAttributes, fairPlayS
 import type { HlsAttributes } from './hls.js'
 import { buildPlayReadyObject, buildWrmHeader } from './playready.js'
 import { buildPsshBox } from './pssh.js'
-import type { ProtectionScheme } from './pssh.js'
 import { CLEARKEY_AES128, FAIRPLAY, NCG_HLS_AES128, NCG_HLS_SAMPLE_AES, PLAYREADY, SAMPLE_AES, WIDEVINE, drmSystem } from './systems.js'
+import type { ProtectionScheme } from './systems.js'
 import { buildWidevinePsshBox } from './widevine.js'
 
 export interface SignalInput {
@@ -44,7 +44,7 @@ export interface Signalling {
 }
 
 /** PallyCon's live content id in Widevine data and FairPlay URIs: cid + 16 hex digits of the period index. */
-export function periodContentId (contentId: string, periodIndex: number | undefined): string {
+function periodContentId (contentId: string, periodIndex: number | undefined): string {
   return periodIndex === undefined ? contentId : `${contentId}${periodIndex.toString(16).padStart(16, '0')}`
 }
 
@@ -82,7 +82,8 @@ function widevine (input: SignalInput, options: SignalOptions): Signalling {
 
 function playReady (input: SignalInput, options: SignalOptions): Signalling {
   const customAttributes = options.pallyconStyle && input.periodIndex !== undefined ? `<PERIOD_INDEX>${input.periodIndex}</PERIOD_INDEX>` : undefined
-  const header = buildWrmHeader({ kids: [{ kid: input.kid, key: input.key }], scheme: input.scheme, laUrl: options.playReadyLaUrl, customAttributes })
+  const kids = [{ kid: input.kid, key: input.key }]
+  const header = buildWrmHeader({ kids, scheme: input.scheme, laUrl: options.playReadyLaUrl, customAttributes })
   const pro = buildPlayReadyObject(header)
   const pssh = buildPsshBox({ systemId: PLAYREADY, version: 0, data: pro })
   return {

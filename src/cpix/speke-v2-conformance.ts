@@ -2,19 +2,17 @@
 
 import { decodeBase64 } from './base64.js'
 import { extractCencPssh, parseHlsTag } from './hls.js'
-import { CPIX_NS, SPEKE_NS } from './model.js'
+import { CPIX_NS, SPEKE_NS, blank } from './model.js'
 import type { CpixDocument } from './model.js'
+import { CPIX_LIST_ORDER, DRM_SYSTEM_ORDER } from './order.js'
 import { childElements } from './xml.js'
 import type { XmlElement } from './xml.js'
-
-const TOP_ORDER = ['DeliveryDataList', 'ContentKeyList', 'DRMSystemList', 'ContentKeyPeriodList', 'ContentKeyUsageRuleList', 'UpdateHistoryItemList']
-const DRM_ORDER = ['PSSH', 'ContentProtectionData', 'URIExtXKey', 'HLSSignalingData', 'SmoothStreamingProtectionHeaderData', 'HDSSignalingData']
 
 export function spekeV2Problems (request: CpixDocument, reply: CpixDocument, kidMap: Map<string, string>): string[] {
   const problems: string[] = []
   if (reply.contentId !== request.contentId) problems.push(`CPIX@contentId is "${reply.contentId ?? ''}", the request had "${request.contentId ?? ''}"`)
   if (reply.version !== request.version) problems.push(`CPIX@version is "${reply.version ?? ''}", the request had "${request.version ?? ''}"`)
-  if (!inOrder(childElements(reply.root, CPIX_NS).map(e => e.local), TOP_ORDER)) problems.push('top-level lists are not in CPIX schema order')
+  if (!inOrder(childElements(reply.root, CPIX_NS).map(e => e.local), CPIX_LIST_ORDER)) problems.push('top-level lists are not in CPIX schema order')
   if (hasSpekeElements(reply.root)) problems.push('SPEKE v1 speke:* elements are present')
 
   for (const asked of request.contentKeys) {
@@ -36,7 +34,7 @@ export function spekeV2Problems (request: CpixDocument, reply: CpixDocument, kid
     const asked = request.drmSystems.find(s => s.systemId.toLowerCase() === system.systemId.toLowerCase())
     if (asked !== undefined && asked.systemId !== system.systemId) problems.push(`${where}: systemId is not in the caller's case (${asked.systemId})`)
     if (system.uriExtXKey !== undefined) problems.push(`${where}: URIExtXKey is SPEKE v1 only`)
-    if (!inOrder(childElements(system.element, CPIX_NS).map(e => e.local), DRM_ORDER)) problems.push(`${where}: children are not in CPIX schema order`)
+    if (!inOrder(childElements(system.element, CPIX_NS).map(e => e.local), DRM_SYSTEM_ORDER)) problems.push(`${where}: children are not in CPIX schema order`)
     if (system.contentProtectionData !== undefined && system.contentProtectionData !== '') {
       const text = decodeBase64(system.contentProtectionData)?.toString('utf8') ?? ''
       if (!text.trimStart().startsWith('<')) problems.push(`${where}: ContentProtectionData is not an MPD XML fragment`)
@@ -55,7 +53,7 @@ export function spekeV2Problems (request: CpixDocument, reply: CpixDocument, kid
   return problems
 }
 
-function inOrder (names: string[], order: string[]): boolean {
+function inOrder (names: string[], order: readonly string[]): boolean {
   let last = -1
   for (const name of names) {
     const at = order.indexOf(name)
@@ -102,8 +100,4 @@ function sameElement (a: XmlElement, b: XmlElement, kidMap: Map<string, string>)
     .sort())
   if (attrs(a, true) !== attrs(b, false)) return false
   return sameElements(childElements(a), childElements(b), kidMap)
-}
-
-function blank (value: string | undefined): boolean {
-  return value === undefined || value.trim() === ''
 }

@@ -2,16 +2,12 @@
 
 import { ProxyError, badRequest, unprocessable } from '../errors.js'
 import { decodeBase64 } from './base64.js'
-import { contentIdOf } from './model.js'
+import { MAX_CONTENT_ID_LENGTH, blank, contentIdOf } from './model.js'
 import type { ContentKey, CpixDocument, UsageRule } from './model.js'
-import { HLS_METHOD_SCHEMES, KNOWN_SCHEMES, drmSystem } from './systems.js'
-import type { Scheme } from './systems.js'
+import { HLS_METHOD_SCHEMES, PROTECTION_SCHEMES, drmSystem, isProtectionScheme } from './systems.js'
 import { isUuid } from './uuid.js'
-
-/** Who is asking decides which profile applies: SPEKE v1, SPEKE v2.0/2.1, or PallyCon's own CPIX API. */
-export type Dialect = 'speke-v1' | 'speke-v2.0' | 'speke-v2.1' | 'pallycon'
-
-export const MAX_CONTENT_ID_LENGTH = 200
+import { isSpekeV2 } from '../protocol.js'
+import type { Dialect } from '../protocol.js'
 
 const CPIX_VERSIONS: Record<'speke-v2.0' | 'speke-v2.1', readonly string[]> = {
   'speke-v2.0': ['2.3'],
@@ -22,11 +18,7 @@ const VIDEO_TRACKS = new Set(['VIDEO', 'SD', 'HD', 'HD1', 'HD2', 'UHD', 'UHD1', 
 const AUDIO_TRACKS = new Set(['AUDIO', 'STEREO_AUDIO', 'MULTICHANNEL_AUDIO', 'MULTICHANNEL_AUDIO_3_6', 'MULTICHANNEL_AUDIO_7'])
 
 /** SPEKE v2 errors carry AWS's verbatim strings (speke-cpix-rules.md §3). */
-const aws = (message: string): ProxyError => new ProxyError(422, 'SPEKE_V2_PROFILE', message)
-
-export function isSpekeV2 (dialect: Dialect): dialect is 'speke-v2.0' | 'speke-v2.1' {
-  return dialect === 'speke-v2.0' || dialect === 'speke-v2.1'
-}
+const aws = (message: string): ProxyError => new ProxyError('SPEKE_V2_PROFILE', message)
 
 /** Throws a ProxyError (4xx) naming the first rule the request breaks; returns when the request may be forwarded. */
 export function validateRequest (doc: CpixDocument, dialect: Dialect): void {
@@ -77,13 +69,18 @@ function validateContentId (doc: CpixDocument): void {
   if (contentId === undefined) {
     throw badRequest('Missing content id: set CPIX@contentId (SPEKE v2) or CPIX@id (SPEKE v1, PallyCon API)', 'MISSING_CONTENT_ID')
   }
-  if (contentId.length > MAX_CONTENT_ID_LENGTH) {
-    throw unprocessable(`Content id is ${contentId.length} characters long; PallyCon accepts at most ${MAX_CONTENT_ID_LENGTH}`, 'CONTENT_ID_TOO_LONG')
-  }
+  const tooLong = contentIdTooLong(contentId)
+  if (tooLong !== undefined) throw tooLong
   // The content id goes into HLS key tags (skd:// and key URIs inside "…") and Widevine data: a quote or a control character would break them.
   if (/["\u0000-\u001f\u007f]/.test(contentId)) {
     throw unprocessable('Content id contains a double quote or a control character, which cannot travel in HLS key tags: use letters, digits and punctuation other than "', 'CONTENT_ID_INVALID')
   }
+}
+
+/** The refusal of a content id longer than PallyCon accepts, from any URL family; undefined when it fits. */
+export function contentIdTooLong (contentId: string): ProxyError | undefined {
+  if (contentId.length <= MAX_CONTENT_ID_LENGTH) return undefined
+  return unprocessable(`Content id is ${contentId.length} characters long; PallyCon accepts at most ${MAX_CONTENT_ID_LENGTH}`, 'CONTENT_ID_TOO_LONG')
 }
 
 function validateContentKeys (doc: CpixDocument, dialect: Dialect): void {
@@ -110,8 +107,8 @@ function checkScheme (key: ContentKey, doc: CpixDocument, dialect: Dialect): voi
   const scheme = key.commonEncryptionScheme?.trim()
   if (scheme === undefined || scheme === '') return
   const hlsMethodsAllowed = doc.version === '2.4' || doc.version === '2.3.1' || !isSpekeV2(dialect)
-  if (KNOWN_SCHEMES.includes(scheme) || (hlsMethodsAllowed && HLS_METHOD_SCHEMES.includes(scheme))) return
-  throw unprocessable(`ContentKey@commonEncryptionScheme "${scheme}" of KID ${key.kid} is not one of cenc, cbcs, cens, cbc1`, 'UNKNOWN_SCHEME')
+  if (isProtectionScheme(scheme) || (hlsMethodsAllowed && HLS_METHOD_SCHEMES.includes(scheme))) return
+  throw unprocessable(`ContentKey@commonEncryptionScheme "${scheme}" of KID ${key.kid} is not one of ${PROTECTION_SCHEMES.join(', ')}`, 'UNKNOWN_SCHEME')
 }
 
 function validateDrmSystems (doc: CpixDocument, dialect: Dialect): void {
@@ -138,7 +135,7 @@ function validateDrmSystems (doc: CpixDocument, dialect: Dialect): void {
     // The DRM/scheme matrix binds SPEKE callers. PallyCon's own client sends FairPlay with cenc on
     // rotating requests and PallyCon's KMS serves it, so on PallyCon's API the KMS decides.
     const scheme = key.commonEncryptionScheme?.trim()
-    if (dialect !== 'pallycon' && scheme !== undefined && (KNOWN_SCHEMES.includes(scheme)) && !info.schemes.includes(scheme as Scheme)) {
+    if (dialect !== 'pallycon' && scheme !== undefined && isProtectionScheme(scheme) && !info.schemes.includes(scheme)) {
       const message = `ContentKey@commonEncryptionScheme non compatible with DRMSystem ${system.systemId}`
       throw isSpekeV2(dialect) ? aws(message) : unprocessable(`${message}: ${info.name} cannot be used with ${scheme}`, 'SCHEME_NOT_COMPATIBLE')
     }
@@ -182,7 +179,7 @@ function validateDrmSystems (doc: CpixDocument, dialect: Dialect): void {
 function checkPlaylistForVersion (playlist: string, version: string): void {
   const wrong = version === '2.4' ? 'master' : version === '2.3' ? 'multiVariant' : undefined
   if (playlist === wrong) {
-    throw new ProxyError(400, 'SPEKE_V2_PROFILE', `Non compliant HLSSignalingData@playlist ${playlist} for CPIX@version ${version}: use ${wrong === 'master' ? 'multiVariant' : 'master'}`)
+    throw new ProxyError('PLAYLIST_NOT_IN_CPIX_VERSION', `Non compliant HLSSignalingData@playlist ${playlist} for CPIX@version ${version}: use ${wrong === 'master' ? 'multiVariant' : 'master'}`)
   }
 }
 
@@ -209,7 +206,7 @@ function validatePeriods (doc: CpixDocument, dialect: Dialect): void {
       const start = Date.parse(period.start ?? '')
       const end = Date.parse(period.end ?? '')
       if (Number.isNaN(start) || Number.isNaN(end)) throw badRequest(`ContentKeyPeriod ${name} start/end are not xs:dateTime values`, 'BAD_PERIOD')
-      if (end <= start) throw unprocessable(`ContentKeyPeriod ${name} ends before it starts`, 'BAD_PERIOD')
+      if (end <= start) throw unprocessable(`ContentKeyPeriod ${name} ends before it starts`, 'PERIOD_ENDS_BEFORE_START')
       if (dialect === 'speke-v2.0') throw aws('Malformed encryption contract')
     }
   }
@@ -301,8 +298,4 @@ function checkBase64Length (value: string | undefined, lengths: number[], what: 
   if (bytes !== undefined && !lengths.includes(bytes.length)) {
     throw badRequest(`${what} decodes to ${bytes.length} bytes; it must be ${lengths.join(' or ')} bytes`, 'BAD_LENGTH')
   }
-}
-
-function blank (value: string | undefined): boolean {
-  return value === undefined || value.trim() === ''
 }

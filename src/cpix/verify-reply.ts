@@ -3,7 +3,7 @@
 import { ProxyError } from '../errors.js'
 import { decodeBase64 } from './base64.js'
 import { extractCencPssh, parseHlsTag } from './hls.js'
-import { contentIdOf } from './model.js'
+import { blank, contentIdOf } from './model.js'
 import type { ContentKey, CpixDocument, DrmSystem } from './model.js'
 import { parsePlayReadyObject, parseWrmHeader, verifyPlayReadyChecksum } from './playready.js'
 import { parsePsshBoxes } from './pssh.js'
@@ -18,7 +18,7 @@ export interface VerifiedReply {
   keys: VerifiedKey[]
 }
 
-const problem = (message: string): ProxyError => new ProxyError(502, 'KMS_REPLY_INVALID', `KMS reply: ${message}`)
+const problem = (message: string): ProxyError => new ProxyError('KMS_REPLY_INVALID', `KMS reply: ${message}`)
 
 /** Throws a 502 naming the first problem; returns the answered keys when the reply is sound. */
 export function verifyReply (request: CpixDocument, reply: CpixDocument): VerifiedReply {
@@ -180,7 +180,8 @@ function checkPssh (bytes: Buffer, system: DrmSystem, key: Buffer | undefined, w
     }
     for (const k of header.kids) {
       kids.push(k.kid)
-      if (k.kid === system.kid && k.checksum !== undefined && key !== undefined && key.length === 16 && !verifyPlayReadyChecksum(k.kid, key, k.checksum)) {
+      const checked = k.kid === system.kid && key?.length === 16 ? k.checksum : undefined
+      if (key !== undefined && checked !== undefined && !verifyPlayReadyChecksum(k.kid, key, checked)) {
         throw problem(`PlayReady CHECKSUM does not match the key for kid ${k.kid}`)
       }
     }
@@ -188,8 +189,4 @@ function checkPssh (bytes: Buffer, system: DrmSystem, key: Buffer | undefined, w
   if ((id === WIDEVINE || id === PLAYREADY || box.kids.length > 0) && !kids.includes(system.kid)) {
     throw problem(`the PSSH of ${where} does not carry kid ${system.kid} (it carries ${kids.join(', ') || 'no kid'})`)
   }
-}
-
-function blank (value: string | undefined): boolean {
-  return value === undefined || value.trim() === ''
 }

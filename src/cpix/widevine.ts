@@ -1,8 +1,8 @@
 // Widevine pssh data: encode/decode the WidevinePsshData protobuf (proto2) and wrap it in a pssh box.
-import { buildPsshBox, type ProtectionScheme } from './pssh.js'
+import { buildPsshBox } from './pssh.js'
+import { WIDEVINE, isProtectionScheme } from './systems.js'
+import type { ProtectionScheme } from './systems.js'
 import { bytesToUuid, normalizeUuid, uuidToBytes } from './uuid.js'
-
-export const WIDEVINE_SYSTEM_ID = 'edef8ba9-79d6-4ace-a3c8-27dcd51d21ed'
 
 export interface WidevinePsshData {
   /** field 1 (deprecated enum): true = AESCTR (`08 01`, PallyCon/AWS), false = UNENCRYPTED (`08 00`), absent = not sent */
@@ -46,15 +46,15 @@ const WIRE_FIXED64 = 1
 const WIRE_LEN = 2
 const WIRE_FIXED32 = 5
 
-export function fourCcToNumber (scheme: ProtectionScheme): number {
+function fourCcToNumber (scheme: ProtectionScheme): number {
   return Buffer.from(scheme, 'latin1').readUInt32BE(0)
 }
 
-export function numberToProtectionScheme (value: number): ProtectionScheme {
+function numberToProtectionScheme (value: number): ProtectionScheme {
   const bytes = Buffer.alloc(4)
   bytes.writeUInt32BE(value >>> 0)
   const text = bytes.toString('latin1')
-  if (text === 'cenc' || text === 'cbc1' || text === 'cens' || text === 'cbcs') return text
+  if (isProtectionScheme(text)) return text
   throw new Error(`Widevine protection_scheme 0x${(value >>> 0).toString(16).padStart(8, '0')} is not cenc, cbc1, cens or cbcs`)
 }
 
@@ -118,7 +118,7 @@ export function decodeWidevinePsshData (b: Buffer): WidevinePsshData {
 
 /** A Widevine pssh box: version 0 (KIDs only in the protobuf) or version 1 (KIDs also in the box header). */
 export function buildWidevinePsshBox (d: WidevinePsshData, version: 0 | 1 = 0): Buffer {
-  return buildPsshBox({ systemId: WIDEVINE_SYSTEM_ID, version, kids: version === 1 ? d.kids : [], data: encodeWidevinePsshData(d) })
+  return buildPsshBox({ systemId: WIDEVINE, version, kids: version === 1 ? d.kids : [], data: encodeWidevinePsshData(d) })
 }
 
 function applyVarint (out: WidevinePsshData, field: number, name: string, value: number): void {

@@ -74,7 +74,7 @@ const tooLarge = (what: string): ProxyError => badRequest(`XML document too larg
  * and the attributes in them (one `=` outside quotes each), and refuses a document over the caps. Exact for
  * well-formed XML; the validator refuses the rest afterwards.
  */
-export function checkMarkupCounts (text: string): void {
+function checkMarkupCounts (text: string): void {
   let nodes = 0
   let attributes = 0
   let i = text.indexOf('<')
@@ -177,12 +177,13 @@ function splitName (name: string): [string, string] {
 
 const NAMED_ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" }
 
-export function decodeEntities (text: string): string {
+function decodeEntities (text: string): string {
   if (!text.includes('&')) return text
   return text.replace(/&(#x[0-9a-fA-F]{1,8}|#[0-9]{1,10}|[a-zA-Z]{1,16});/g, (whole, ref: string) => {
     if (ref.startsWith('#')) {
       const code = ref.startsWith('#x') ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10)
-      const legal = code === 0x9 || code === 0xa || code === 0xd || (code >= 0x20 && code <= 0xd7ff) || (code >= 0xe000 && code <= 0xfffd) || (code >= 0x10000 && code <= 0x10ffff)
+      const legal = code === 0x9 || code === 0xa || code === 0xd ||
+        (code >= 0x20 && code <= 0xd7ff) || (code >= 0xe000 && code <= 0xfffd) || (code >= 0x10000 && code <= 0x10ffff)
       if (!legal) throw badRequest(`Malformed XML: ${whole} is not a legal XML character`, 'MALFORMED_XML')
       return String.fromCodePoint(code)
     }
@@ -191,11 +192,7 @@ export function decodeEntities (text: string): string {
   })
 }
 
-/** Attribute value of an element by local name, ignoring any prefix on unqualified attributes. */
-export function attr (el: XmlElement, name: string): string | undefined {
-  return el.attrs[name]
-}
-
+/** Element children, optionally only those of one namespace and local name. */
 export function childElements (el: XmlElement, ns?: string, local?: string): XmlElement[] {
   const out: XmlElement[] = []
   for (const c of el.children) {

@@ -28,11 +28,11 @@ export function keyGuard (guard: KeyGuard): (request: FastifyRequest, reply: Fas
     const route = keyRouteOf(request)
     if (route === undefined) return undefined
     if (guard.overloaded()) {
-      return await refuseKeyRequest(request, reply, new ProxyError(503, 'OVERLOADED', 'speke-proxy is overloaded (event loop delay): retry shortly'), guard.routes, { 'retry-after': '5' })
+      return await refuseKeyRequest(request, reply, new ProxyError('OVERLOADED', 'speke-proxy is overloaded (event loop delay): retry shortly'), guard.routes, { 'retry-after': '5' })
     }
     const byAddress = await over(guard.perAddress, request)
     if (byAddress !== undefined) {
-      return await refuseKeyRequest(request, reply, new ProxyError(429, 'RATE_LIMITED_ADDRESS', `Rate limit of ${byAddress.max} key requests per minute from this client address exceeded: retry in ${byAddress.ttlInSeconds} s`), guard.routes, limitHeaders(byAddress))
+      return await refuseKeyRequest(request, reply, new ProxyError('RATE_LIMITED_ADDRESS', `Rate limit of ${byAddress.max} key requests per minute from this client address exceeded: retry in ${byAddress.ttlInSeconds} s`), guard.routes, limitHeaders(byAddress))
     }
     try {
       identifyCaller(request, route, guard.tenants)
@@ -42,7 +42,7 @@ export function keyGuard (guard: KeyGuard): (request: FastifyRequest, reply: Fas
     }
     const byTenant = await over(guard.perTenant, request)
     if (byTenant !== undefined) {
-      return await refuseKeyRequest(request, reply, new ProxyError(429, 'RATE_LIMITED', `Rate limit of ${byTenant.max} key requests per minute for this tenant exceeded: retry in ${byTenant.ttlInSeconds} s`), guard.routes, limitHeaders(byTenant))
+      return await refuseKeyRequest(request, reply, new ProxyError('RATE_LIMITED', `Rate limit of ${byTenant.max} key requests per minute for this tenant exceeded: retry in ${byTenant.ttlInSeconds} s`), guard.routes, limitHeaders(byTenant))
     }
     return undefined
   }

@@ -1,12 +1,10 @@
-// Which key route a request is for (the matched route's config, never the raw URL), its enc-token from the parsed URL, and who the caller is.
+// What a key request is, read from the parsed request: its key route (the matched route's config, never the raw URL), enc-token, caller, SPEKE version and body.
 
 import type { FastifyRequest } from 'fastify'
 import { ProxyError, badRequest, clip } from '../errors.js'
 import { resolveCaller } from '../tenants/registry.js'
+import type { KeyRouteName } from '../protocol.js'
 import type { Caller, TenantRegistry } from '../tenants/registry.js'
-
-/** The URL families that serve keys; set as `config: { keyRoute }` on each key route. */
-export type KeyRouteName = 'speke' | 'pallycon-v1' | 'pallycon-v2' | 'anevia' | 'keys-json'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -26,13 +24,13 @@ export function aneviaPath (params: unknown): AneviaPath {
   const p = params as { format?: string, '*'?: string }
   const format = p.format ?? ''
   if (format !== 'dash' && format !== 'hls') {
-    throw new ProxyError(404, 'UNKNOWN_FORMAT', /^[a-z0-9]{1,12}$/i.test(format) ? `Unknown Anevia streaming format "${format}": use dash or hls` : 'Unknown Anevia streaming format: use /cpix/anevia/{dash|hls}/{enc-token}/{content-id}')
+    throw new ProxyError('UNKNOWN_FORMAT', /^[a-z0-9]{1,12}$/i.test(format) ? `Unknown Anevia streaming format "${format}": use dash or hls` : 'Unknown Anevia streaming format: use /cpix/anevia/{dash|hls}/{enc-token}/{content-id}')
   }
   const rest = p['*'] ?? ''
   const slash = rest.lastIndexOf('/')
   const token = slash === -1 ? '' : rest.slice(0, slash)
   const contentId = slash === -1 ? rest : rest.slice(slash + 1)
-  if (contentId === '' || token === '') throw new ProxyError(400, 'BAD_ANEVIA_PATH', 'Anevia URLs have the form /cpix/anevia/{dash|hls}/{enc-token}/{content-id}')
+  if (contentId === '' || token === '') throw new ProxyError('BAD_ANEVIA_PATH', 'Anevia URLs have the form /cpix/anevia/{dash|hls}/{enc-token}/{content-id}')
   return { format, token, contentId }
 }
 
@@ -66,8 +64,13 @@ export function callerOf (request: FastifyRequest): { caller: Caller, token: str
 /** The identified caller; a key route's handler never runs without one (the guard refuses first). */
 export function requireCaller (request: FastifyRequest): { caller: Caller, token: string } {
   const identified = callers.get(request)
-  if (identified === undefined) throw new ProxyError(401, 'MISSING_TOKEN', 'Missing enc-token: put your PallyCon KMS token or proxy credential in the URL')
+  if (identified === undefined) throw new ProxyError('MISSING_TOKEN', 'Missing enc-token: put your PallyCon KMS token or proxy credential in the URL')
   return identified
+}
+
+/** The CPIX request body as bytes (every key route parses bodies as a Buffer); empty when there is none. */
+export function bodyOf (request: FastifyRequest): Buffer {
+  return Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)
 }
 
 /** The X-Speke-Version header as sent (first value), cut for quoting back in headers, logs and audit. */

@@ -72,21 +72,19 @@ export function createPallyConProvider (options: PallyConOptions): KeyProvider {
     name: 'pallycon',
     async getKeys (request, signal) {
       const started = performance.now()
-      let firstError: unknown
-      for (let tries = 0; tries < 2; tries++) {
+      // Every pass returns, throws, or (once) retries.
+      for (let tries = 0; ; tries++) {
         try {
           const reply = await attempt(request, signal)
-          if (tries === 0 && RETRYABLE_STATUS.has(reply.status) && timeLeft(started, options.timeoutMs) > options.timeoutMs / 2) continue
+          if (RETRYABLE_STATUS.has(reply.status) && mayRetry(tries, started, options.timeoutMs)) continue
           return { ...reply, latencyMs: performance.now() - started }
         } catch (err) {
           if (signal.aborted || isTimeout(err)) throw kmsTimeout(options.timeoutMs)
           if (isReplyTooLarge(err)) throw err
-          firstError ??= err
-          if (tries === 0 && isConnectionError(err) && timeLeft(started, options.timeoutMs) > options.timeoutMs / 2) continue
+          if (isConnectionError(err) && mayRetry(tries, started, options.timeoutMs)) continue
           throw kmsUnreachable(err)
         }
       }
-      throw kmsUnreachable(firstError)
     },
     async close () {
       await pool.close()
@@ -94,8 +92,9 @@ export function createPallyConProvider (options: PallyConOptions): KeyProvider {
   }
 }
 
-function timeLeft (started: number, timeoutMs: number): number {
-  return timeoutMs - (performance.now() - started)
+/** A first attempt may be repeated while more than half the deadline is left. */
+function mayRetry (tries: number, started: number, timeoutMs: number): boolean {
+  return tries === 0 && timeoutMs - (performance.now() - started) > timeoutMs / 2
 }
 
 async function readLimited (body: Dispatcher.ResponseData['body'], limit: number): Promise<Buffer> {
@@ -105,7 +104,7 @@ async function readLimited (body: Dispatcher.ResponseData['body'], limit: number
     size += (chunk as Buffer).length
     if (size > limit) {
       body.destroy()
-      throw new ProxyError(502, 'KMS_REPLY_TOO_LARGE', `KMS reply is larger than ${limit} bytes`)
+      throw new ProxyError('KMS_REPLY_TOO_LARGE', `KMS reply is larger than ${limit} bytes`)
     }
     chunks.push(chunk as Buffer)
   }
@@ -113,7 +112,7 @@ async function readLimited (body: Dispatcher.ResponseData['body'], limit: number
 }
 
 function isReplyTooLarge (err: unknown): boolean {
-  return err instanceof ProxyError
+  return err instanceof ProxyError && err.code === 'KMS_REPLY_TOO_LARGE'
 }
 
 function isTimeout (err: unknown): boolean {
@@ -125,15 +124,20 @@ function isTimeout (err: unknown): boolean {
 
 function isConnectionError (err: unknown): boolean {
   if (err instanceof undiciErrors.SocketError) return true
-  const code = (err as { code?: string }).code
+  const code = errorCode(err)
   return code !== undefined && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED'].includes(code)
 }
 
+/** The code of a Node or undici error (ECONNREFUSED, UND_ERR_SOCKET…), when it has one. */
+function errorCode (err: unknown): string | undefined {
+  return err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : undefined
+}
+
 function kmsTimeout (timeoutMs: number): ProxyError {
-  return new ProxyError(504, 'KMS_TIMEOUT', `KMS did not answer within ${timeoutMs} ms (KMS_TIMEOUT_MS)`)
+  return new ProxyError('KMS_TIMEOUT', `KMS did not answer within ${timeoutMs} ms (KMS_TIMEOUT_MS)`)
 }
 
 function kmsUnreachable (err: unknown): ProxyError {
-  const code = (err as { code?: string } | undefined)?.code
-  return new ProxyError(502, 'KMS_UNREACHABLE', `KMS connection failed${code !== undefined ? ` (${code})` : ''}`)
+  const code = errorCode(err)
+  return new ProxyError('KMS_UNREACHABLE', `KMS connection failed${code !== undefined ? ` (${code})` : ''}`)
 }

@@ -1,10 +1,11 @@
 // The one interface behind which key providers live: PallyCon over HTTP, or the embedded local provider.
 
-/** Which of the KMS's URL families a request belongs to. */
-export type KeyRoute = 'speke' | 'pallycon-v1' | 'pallycon-v2' | 'anevia'
+import type { Dialect, KeyRoute } from '../protocol.js'
 
 export interface ProviderRequest {
   route: KeyRoute
+  /** The CPIX profile the pipeline chose for this caller (from the route and X-Speke-Version). */
+  dialect: Dialect
   /** The enc-token to present upstream (the tenant's real token for managed tenants). */
   token: string
   /** X-Speke-Version when the caller sent one. */

@@ -7,10 +7,10 @@ import type { CpixDocument } from '../cpix/model.js'
 import { parseCpix, readCpix } from '../cpix/parse.js'
 import { repairForSpekeV2 } from '../cpix/repair.js'
 import { spekeV2Problems } from '../cpix/speke-v2-conformance.js'
-import { isSpekeV2 } from '../cpix/validate.js'
+import { isSpekeV2 } from '../protocol.js'
 import { verifyReply } from '../cpix/verify-reply.js'
 import { writeXml } from '../cpix/xml.js'
-import type { ReplyCheck } from './pipeline.js'
+import type { ReplyCheck } from './key-request.js'
 
 export function verifyAndRepair (): ReplyCheck {
   return ({ request, reply, dialect, anevia }) => {
@@ -19,14 +19,14 @@ export function verifyAndRepair (): ReplyCheck {
     const answer = readReply(reply.body)
     if (asked === undefined) return reply
     const verified = verifyReply(asked, answer)
-    if (dialect === undefined || !isSpekeV2(dialect)) return { ...reply, returnedKeys: verified.keys }
+    if (!isSpekeV2(dialect)) return { ...reply, returnedKeys: verified.keys }
 
     const result = repairForSpekeV2(asked, answer, verified.kidMap)
     // Repair edits the element tree: judge the document that goes out, its model read again from that tree.
     const body = result.changed ? Buffer.from(writeXml(answer.root), 'utf8') : reply.body
     const sent = result.changed ? readCpix(answer.root) : answer
     const problems = spekeV2Problems(asked, sent, verified.kidMap)
-    if (problems.length > 0) throw new ProxyError(502, 'KMS_REPLY_NOT_SPEKE_V2', `KMS reply cannot be made SPEKE v2 compliant: ${problems[0]}`)
+    if (problems.length > 0) throw new ProxyError('KMS_REPLY_NOT_SPEKE_V2', `KMS reply cannot be made SPEKE v2 compliant: ${problems[0]}`)
     return {
       ...reply,
       contentType: result.changed ? 'application/xml' : reply.contentType,
@@ -42,6 +42,6 @@ function readReply (body: Buffer): CpixDocument {
     return parseCpix(decodeXmlBytes(body))
   } catch (err) {
     const reason = isProxyError(err) ? err.message : 'unreadable'
-    throw new ProxyError(502, 'KMS_REPLY_INVALID', `KMS reply is not a usable CPIX document: ${reason}`)
+    throw new ProxyError('KMS_REPLY_NOT_CPIX', `KMS reply is not a usable CPIX document: ${reason}`)
   }
 }

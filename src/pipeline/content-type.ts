@@ -8,5 +8,5 @@ export function checkCpixContentType (header: string | undefined): void {
   if (header === undefined || header.trim() === '') return
   const type = header.split(';')[0].trim().toLowerCase()
   if (XML_TYPES.has(type)) return
-  throw new ProxyError(415, 'UNSUPPORTED_MEDIA_TYPE', `Content-Type ${clip(type)} is not accepted: send the CPIX document as application/xml or text/xml`)
+  throw new ProxyError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${clip(type)} is not accepted: send the CPIX document as application/xml or text/xml`)
 }

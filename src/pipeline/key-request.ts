@@ -1,26 +1,27 @@
 // One key request, start to finish: caller (identified before the body was read) → Content-Type → SPEKE version → CPIX validation → key provider → reply checks → audit → reply.
 
-import { MAX_MESSAGE_CHARS, ProxyError, badRequest, clip, isProxyError } from '../errors.js'
+import { isProxyError } from '../errors.js'
 import { decodeXmlBytes } from '../cpix/decode.js'
 import type { CpixDocument } from '../cpix/model.js'
 import { parseCpix } from '../cpix/parse.js'
 import { summarizeRequest } from '../cpix/summary.js'
-import type { RequestSummary } from '../cpix/summary.js'
 import { validateRequest } from '../cpix/validate.js'
-import type { Dialect } from '../cpix/validate.js'
-import type { KeyProvider, KeyRoute, ProviderReply } from '../kms/provider.js'
+import type { KeyProvider, ProviderReply, ProviderRequest } from '../kms/provider.js'
+import { kmsRouteOf } from '../protocol.js'
+import type { AneviaAsk, Dialect, KeyRouteName } from '../protocol.js'
+import type { KeyRequestRecord, ReturnedKey } from '../request-record.js'
 import { decodeEncToken } from '../tenants/enc-token.js'
 import type { Caller } from '../tenants/registry.js'
 import { checkCpixContentType } from './content-type.js'
 import { dialectFor } from './dialect.js'
 import { keysInReply, rejectNonCpix } from './kms-reply.js'
+import { asProxyError, refusal, spekeHeaders } from './response.js'
+import type { KeyResponse } from './response.js'
 
 export interface KeyRequest {
-  route: KeyRoute
-  /** The URL family for logs and audit when it differs from the KMS route (the JSON key API). */
-  label?: string
+  route: KeyRouteName
   /**
-   * Who is calling: identified from the URL alone before any body byte was read (src/routes/key-guard.ts),
+   * Who is calling: identified from the URL alone before any body byte was read (src/http/key-guard.ts),
    * so no work proportional to the body is ever done for a caller without a valid credential.
    */
   caller: Caller
@@ -28,52 +29,18 @@ export interface KeyRequest {
   credential: string
   spekeVersion?: string
   keyRotation?: boolean
-  anevia?: { format: 'dash' | 'hls', contentId: string }
+  anevia?: AneviaAsk
   body?: Buffer
   contentType?: string
   requestId: string
 }
 
-export type Outcome = 'ok' | 'rejected' | 'upstream_error'
-
-/** What one key request did, for the log line and the audit record. Never secrets. */
-export interface KeyRequestRecord {
-  route: string
-  dialect?: Dialect
-  tenant?: string
-  /** True once the caller's credential was accepted (a managed tenant's, or an allowed pass-through token); false for refusals of requests without one. */
-  authenticated: boolean
-  spekeVersion?: string
-  request?: RequestSummary
-  upstreamStatus?: number
-  upstreamMs?: number
-  outcome: Outcome
-  status: number
-  error?: string
-  /** The ProxyError code of a refusal (e.g. MISSING_TOKEN, RATE_LIMITED): a stable reason to count by. */
-  errorCode?: string
-  keysReturned: number
-  repairs?: string[]
-}
-
-export interface KeyResponse {
-  status: number
-  headers: Record<string, string>
-  body: Buffer | string
-  record: KeyRequestRecord
-  /** Keys in the reply, for the audit's HMAC fingerprints only; never logged. */
-  returnedKeys: ReturnedKey[]
-}
-
-export interface ReturnedKey { kid: string, key: Buffer }
-
 /** A step after the provider: verify (and for SPEKE v2 repair) the reply against the request. */
 export type ReplyCheck = (input: {
   request: CpixDocument | undefined
   reply: ProviderReply
-  dialect: Dialect | undefined
-  route: KeyRoute
-  anevia?: { format: 'dash' | 'hls', contentId: string }
+  dialect: Dialect
+  anevia?: AneviaAsk
 }) => CheckedReply
 
 export interface CheckedReply extends ProviderReply {
@@ -94,23 +61,25 @@ export interface PipelineDeps {
 
 export async function handleKeyRequest (deps: PipelineDeps, req: KeyRequest): Promise<KeyResponse> {
   const caller = req.caller
-  const record: KeyRequestRecord = { route: req.label ?? req.route, tenant: caller.tenant, authenticated: true, outcome: 'rejected', status: 500, keysReturned: 0, spekeVersion: req.spekeVersion }
+  const kmsRoute = kmsRouteOf(req.route)
+  const record: KeyRequestRecord = { route: req.route, tenant: caller.tenant, authenticated: true, outcome: 'rejected', status: 500, keysReturned: 0, spekeVersion: req.spekeVersion }
+  const headers = spekeHeaders(req.route, req.spekeVersion, deps.userAgent)
   try {
     if (req.body !== undefined) checkCpixContentType(req.contentType)
-    const dialect = dialectFor(req.route, req.spekeVersion)
+    const dialect = dialectFor(kmsRoute, req.spekeVersion)
     record.dialect = dialect
 
     const doc = req.body === undefined ? undefined : parseCpix(decodeXmlBytes(req.body))
     if (doc !== undefined) {
       // Summarised before validation, so a refused request still says what it asked for.
       record.request = summarizeRequest(doc)
-      if (dialect !== undefined) validateRequest(doc, dialect)
+      validateRequest(doc, dialect)
     }
     if (req.anevia !== undefined) record.request = { contentId: req.anevia.contentId, kids: [], drmSystems: [], trackTypes: [], keyPeriods: [] }
 
-    const reply = await callProvider(deps, req, caller, record)
+    const reply = await callProvider(deps, { route: kmsRoute, dialect, token: caller.upstreamToken, spekeVersion: req.spekeVersion, keyRotation: req.keyRotation, anevia: req.anevia, body: req.body, contentType: req.contentType }, record)
     rejectNonCpix(reply, secretsOf(caller, req.credential))
-    const checked: CheckedReply = deps.checkReply?.({ request: doc, reply, dialect, route: req.route, anevia: req.anevia }) ?? reply
+    const checked: CheckedReply = deps.checkReply?.({ request: doc, reply, dialect, anevia: req.anevia }) ?? reply
     record.outcome = checked.status >= 200 && checked.status < 300 ? 'ok' : 'upstream_error'
     record.status = checked.status
     record.repairs = checked.repairs
@@ -119,40 +88,22 @@ export async function handleKeyRequest (deps: PipelineDeps, req: KeyRequest): Pr
     return {
       returnedKeys,
       status: checked.status,
-      headers: { 'content-type': checked.contentType ?? 'application/xml', ...spekeHeaders(req.route, req.spekeVersion, deps.userAgent) },
+      headers: { 'content-type': checked.contentType ?? 'application/xml', ...headers },
       body: checked.body,
       record
     }
   } catch (err) {
-    if (!isProxyError(err)) deps.onInternalError?.(err)
-    const error = isProxyError(err) ? err : new ProxyError(500, 'INTERNAL', 'Internal error in speke-proxy')
-    const message = clip(error.message, MAX_MESSAGE_CHARS)
-    record.status = error.status
-    record.error = message
-    record.errorCode = error.code
-    if (record.outcome !== 'upstream_error' || !isProxyError(err)) record.outcome = error.status >= 500 && isProxyError(err) ? 'upstream_error' : 'rejected'
-    return {
-      status: error.status,
-      headers: { 'content-type': 'text/plain; charset=utf-8', ...spekeHeaders(req.route, req.spekeVersion, deps.userAgent) },
-      body: message,
-      record,
-      returnedKeys: []
-    }
+    const error = asProxyError(err, deps.onInternalError)
+    // The provider failing, or a 5xx ProxyError, is an upstream error; a bug (INTERNAL) and every other refusal are 'rejected'.
+    const upstream = isProxyError(err) && (record.outcome === 'upstream_error' || error.status >= 500)
+    return refusal(error, { ...record, outcome: upstream ? 'upstream_error' : 'rejected' }, headers)
   }
 }
 
-async function callProvider (deps: PipelineDeps, req: KeyRequest, caller: Caller, record: KeyRequestRecord): Promise<ProviderReply> {
+async function callProvider (deps: PipelineDeps, request: ProviderRequest, record: KeyRequestRecord): Promise<ProviderReply> {
   const signal = AbortSignal.timeout(deps.kmsTimeoutMs)
   try {
-    const reply = await deps.provider.getKeys({
-      route: req.route,
-      token: caller.upstreamToken,
-      spekeVersion: req.spekeVersion,
-      keyRotation: req.keyRotation,
-      anevia: req.anevia,
-      body: req.body,
-      contentType: req.contentType
-    }, signal)
+    const reply = await deps.provider.getKeys(request, signal)
     record.upstreamStatus = reply.status
     record.upstreamMs = Math.round(reply.latencyMs)
     return reply
@@ -166,10 +117,4 @@ async function callProvider (deps: PipelineDeps, req: KeyRequest, caller: Caller
 function secretsOf (caller: Caller, credential: string): string[] {
   const tokens = [caller.upstreamToken, credential]
   return [...tokens, ...tokens.map(t => decodeEncToken(t)?.accessKey ?? '')]
-}
-
-export function spekeHeaders (route: KeyRoute | string, spekeVersion: string | undefined, userAgent: string): Record<string, string> {
-  if (route !== 'speke') return {}
-  if (spekeVersion === undefined) return { 'speke-user-agent': userAgent }
-  return { 'x-speke-version': spekeVersion, 'x-speke-user-agent': userAgent }
 }

@@ -13,11 +13,7 @@ const MAX_MESSAGE = 200
 /** How much of an error message is looked at at all: more than MAX_MESSAGE, so a secret cut in half is still seen. */
 const MAX_SCANNED = 1000
 
-export type ReplyKind = 'xml' | 'json' | 'html' | 'empty' | 'other'
-
-export function replyKind (reply: ProviderReply): ReplyKind {
-  return kindOf(replyText(reply.body, reply.contentType).slice(0, 512), reply.body)
-}
+type ReplyKind = 'xml' | 'json' | 'html' | 'empty' | 'other'
 
 function kindOf (text: string, body: Buffer): ReplyKind {
   const head = text.replace(/^\uFEFF/, '').trimStart()
@@ -41,28 +37,33 @@ export function rejectNonCpix (reply: ProviderReply, secrets: string[]): void {
   const ok = reply.status >= 200 && reply.status < 300
   if (!ok && reply.refusal !== undefined) {
     const status = reply.status >= 400 && reply.status < 500 ? reply.status : 502
-    throw new ProxyError(status, status === 502 ? 'KMS_ERROR' : 'KMS_REFUSED', `KMS refused the request (HTTP ${reply.status}): ${quote(reply.refusal, scrubber)}`)
+    throw kmsFailure(status, `KMS refused the request (HTTP ${reply.status}): ${quote(reply.refusal, scrubber)}`)
   }
   if (kind === 'json') {
     const { message, classifyBy } = jsonError(text, scrubber)
     const status = jsonErrorStatus(classifyBy)
-    throw new ProxyError(status, status === 502 ? 'KMS_ERROR' : 'KMS_REFUSED', `KMS error (HTTP ${reply.status}): ${message}`)
+    throw kmsFailure(status, `KMS error (HTTP ${reply.status}): ${message}`)
   }
   if (kind === 'html' || kind === 'empty') {
-    throw new ProxyError(502, 'KMS_NO_CPIX', `KMS returned no CPIX (HTTP ${reply.status}, ${kind === 'html' ? 'an HTML page' : 'an empty body'})`)
+    throw new ProxyError('KMS_NO_CPIX', `KMS returned no CPIX (HTTP ${reply.status}, ${kind === 'html' ? 'an HTML page' : 'an empty body'})`)
   }
   if (ok && kind !== 'xml') {
-    throw new ProxyError(502, 'KMS_NO_CPIX', `KMS returned no CPIX (HTTP ${reply.status}, ${describeType(reply.contentType, scrubber)})`)
+    throw new ProxyError('KMS_NO_CPIX', `KMS returned no CPIX (HTTP ${reply.status}, ${describeType(reply.contentType, scrubber)})`)
   }
   if (!ok) {
     // Never the KMS's bytes (plain text, XML, a WAF's page): a proxy-written message. 4xx stays the caller's to fix.
     const status = reply.status >= 400 && reply.status < 500 ? reply.status : 502
     const what = status === 502 ? 'KMS error' : 'KMS refused the request'
-    throw new ProxyError(status, status === 502 ? 'KMS_ERROR' : 'KMS_REFUSED', `${what} (HTTP ${reply.status}): ${statusHint(reply.status)} (the KMS's own text is not passed on)`)
+    throw kmsFailure(status, `${what} (HTTP ${reply.status}): ${statusHint(reply.status)} (the KMS's own text is not passed on)`)
   }
   if (quotesSecret(reply, text, scrubber)) {
-    throw new ProxyError(502, 'KMS_REPLY_QUOTES_SECRET', 'KMS reply quotes the enc-token or its access key; it is withheld so that the credential does not reach the caller')
+    throw new ProxyError('KMS_REPLY_QUOTES_SECRET', 'KMS reply quotes the enc-token or its access key; it is withheld so that the credential does not reach the caller')
   }
+}
+
+/** A KMS failure as the caller sees it: 502 KMS_ERROR, or the KMS's 4xx passed on as KMS_REFUSED. */
+function kmsFailure (status: number, message: string): ProxyError {
+  return status === 502 ? new ProxyError('KMS_ERROR', message) : new ProxyError('KMS_REFUSED', message, status)
 }
 
 function statusHint (status: number): string {
@@ -77,7 +78,8 @@ function statusHint (status: number): string {
 function quotesSecret (reply: ProviderReply, text: string, scrubber: Scrubber): boolean {
   if (reply.contentType !== undefined && scrubber.contains(reply.contentType)) return true
   if (scrubber.contains(text)) return true
-  return alternativeCharsets(reply.body).filter(c => c !== replyCharset(reply.body, reply.contentType)).some(c => scrubber.contains(decode(reply.body, c)))
+  const charset = replyCharset(reply.body, reply.contentType)
+  return alternativeCharsets(reply.body).filter(c => c !== charset).some(c => scrubber.contains(decode(reply.body, c)))
 }
 
 /** The charsets a mislabelled body may really be in: UTF-8, and UTF-16 either way when it has NULs. */
@@ -90,7 +92,7 @@ function alternativeCharsets (body: Buffer): string[] {
  * then an XML declaration, then the NUL pattern of BOM-less UTF-16 (XML 1.0 Appendix F), else UTF-8.
  * Unknown charsets and invalid sequences never throw (replacement characters instead).
  */
-export function replyText (body: Buffer, contentType: string | undefined): string {
+function replyText (body: Buffer, contentType: string | undefined): string {
   return decode(body, replyCharset(body, contentType))
 }
 

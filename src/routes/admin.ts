@@ -63,7 +63,7 @@ function sendError (err: unknown, request: FastifyRequest, reply: FastifyReply):
   void reply.code(500).send({ error: 'internal error', code: 'INTERNAL' })
 }
 
-const bad = (message: string): ProxyError => new ProxyError(400, 'BAD_ADMIN_REQUEST', message)
+const bad = (message: string): ProxyError => new ProxyError('BAD_ADMIN_REQUEST', message, 400)
 
 function oneString (query: Record<string, unknown>, name: string): string | undefined {
   const value = query[name]

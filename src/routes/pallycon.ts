@@ -1,15 +1,13 @@
 // PallyCon's own CPIX API shapes: POST /v1|v2/cpix/pallycon/getKey/{token}[?key-rotation=true].
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { KeyRoute } from '../kms/provider.js'
-import { handleKeyRequest } from '../speke/pipeline.js'
-import type { KeyRouteOptions } from './key-reply.js'
-import { sendKeyResponse } from './key-reply.js'
-import { requireCaller } from './key-route.js'
-import { bodyOf } from './speke.js'
+import { handleKeyRequest } from '../pipeline/key-request.js'
+import type { KeyRouteOptions } from '../http/key-reply.js'
+import { sendKeyResponse } from '../http/key-reply.js'
+import { bodyOf, requireCaller } from '../http/key-route.js'
 
 export async function pallyconRoutes (app: FastifyInstance, opts: KeyRouteOptions): Promise<void> {
-  const handler = (route: KeyRoute) => async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+  const handler = (route: 'pallycon-v1' | 'pallycon-v2') => async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     const { caller, token } = requireCaller(request)
     const query = request.query as Record<string, string | string[] | undefined>
     const response = await handleKeyRequest(opts.pipeline, {
@@ -17,7 +15,7 @@ export async function pallyconRoutes (app: FastifyInstance, opts: KeyRouteOption
       caller,
       credential: token,
       keyRotation: query['key-rotation'] === 'true',
-      body: bodyOf(request.body),
+      body: bodyOf(request),
       contentType: request.headers['content-type'],
       requestId: request.id
     })

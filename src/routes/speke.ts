@@ -1,10 +1,10 @@
 // The SPEKE face AWS Elemental calls: POST /cpix/getKey?enc-token=… (v1, v2.0, v2.1) and its heartbeat.
 
 import type { FastifyInstance } from 'fastify'
-import { handleKeyRequest } from '../speke/pipeline.js'
-import type { KeyRouteOptions } from './key-reply.js'
-import { sendKeyResponse } from './key-reply.js'
-import { requireCaller, spekeVersionOf } from './key-route.js'
+import { handleKeyRequest } from '../pipeline/key-request.js'
+import type { KeyRouteOptions } from '../http/key-reply.js'
+import { sendKeyResponse } from '../http/key-reply.js'
+import { bodyOf, requireCaller, spekeVersionOf } from '../http/key-route.js'
 
 export async function spekeRoutes (app: FastifyInstance, opts: KeyRouteOptions): Promise<void> {
   app.get('/cpix/getKey/heartbeat', async (_request, reply) => {
@@ -18,14 +18,10 @@ export async function spekeRoutes (app: FastifyInstance, opts: KeyRouteOptions):
       caller,
       credential: token,
       spekeVersion: spekeVersionOf(request),
-      body: bodyOf(request.body),
+      body: bodyOf(request),
       contentType: request.headers['content-type'],
       requestId: request.id
     })
     return await sendKeyResponse(request, reply, response, opts)
   })
-}
-
-export function bodyOf (body: unknown): Buffer {
-  return Buffer.isBuffer(body) ? body : Buffer.alloc(0)
 }

@@ -114,10 +114,10 @@ function parseCredentialHash (value: unknown, label: string): Buffer {
  */
 export function resolveCaller (presented: string | undefined, registry: TenantRegistry): Caller {
   if (presented === undefined || presented.trim() === '') {
-    throw new ProxyError(401, 'MISSING_TOKEN', 'Missing enc-token: put your PallyCon KMS token or proxy credential in the URL')
+    throw new ProxyError('MISSING_TOKEN', 'Missing enc-token: put your PallyCon KMS token or proxy credential in the URL')
   }
   if (/[\s\u0000-\u001f\u007f]/.test(presented)) {
-    throw new ProxyError(401, 'BAD_TOKEN', 'The enc-token contains whitespace or control characters: copy it again without them')
+    throw new ProxyError('BAD_TOKEN', 'The enc-token contains whitespace or control characters: copy it again without them')
   }
   const digest = hashCredential(presented)
   let match: Tenant | undefined
@@ -130,10 +130,10 @@ export function resolveCaller (presented: string | undefined, registry: TenantRe
 
   const decoded = decodeEncToken(presented)
   if (!registry.allowPassthrough) {
-    throw new ProxyError(403, 'PASSTHROUGH_REFUSED', 'This proxy accepts only proxy credentials issued for a tenant (ALLOW_PASSTHROUGH=false); raw PallyCon enc-tokens are refused')
+    throw new ProxyError('PASSTHROUGH_REFUSED', 'This proxy accepts only proxy credentials issued for a tenant (ALLOW_PASSTHROUGH=false); raw PallyCon enc-tokens are refused')
   }
   if (decoded === undefined) {
-    throw new ProxyError(401, 'BAD_TOKEN', 'The enc-token is neither a known proxy credential nor a PallyCon KMS token (base64 of JSON with site_id and access_key)')
+    throw new ProxyError('BAD_TOKEN', 'The enc-token is neither a known proxy credential nor a PallyCon KMS token (base64 of JSON with site_id and access_key)')
   }
   return { tenant: passthroughTenant(decoded.siteId), upstreamToken: presented, managed: false }
 }

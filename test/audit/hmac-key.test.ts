@@ -9,11 +9,16 @@ t.test('AUDIT_HMAC_KEY (base64 of >= 32 bytes) is used as given', async (t) => {
   const key = Buffer.alloc(48, 9)
   t.same(loadOrCreateHmacKey(t.testdir(), key.toString('base64')), key)
   t.same(loadOrCreateHmacKey(t.testdir(), key.toString('base64url')), key, 'base64url is accepted too')
+  const odd = Buffer.alloc(32, 0xfb)
+  t.same(loadOrCreateHmacKey(t.testdir(), odd.toString('base64url')), odd, 'unpadded base64url, as LOCAL_KMS_SECRET and the configuration take it (test/config.test.ts)')
+  t.same(loadOrCreateHmacKey(t.testdir(), odd.toString('base64').replace(/=+$/, '')), odd, 'unpadded standard base64')
 })
 
 t.test('a bad AUDIT_HMAC_KEY is a clear error naming the variable', async (t) => {
   t.throws(() => loadOrCreateHmacKey(t.testdir(), Buffer.alloc(31).toString('base64')), /AUDIT_HMAC_KEY.*31 bytes/)
   t.throws(() => loadOrCreateHmacKey(t.testdir(), 'not base64 at all!'), /AUDIT_HMAC_KEY is not valid base64/)
+  const mixed = Buffer.alloc(32, 0xfb).toString('base64').replace('+', '-')
+  t.throws(() => loadOrCreateHmacKey(t.testdir(), mixed), /AUDIT_HMAC_KEY is not valid base64/, 'one alphabet per key')
 })
 
 t.test('without AUDIT_HMAC_KEY a key is generated once, mode 0600, and reused', async (t) => {

@@ -3,7 +3,7 @@
 import t from 'tap'
 import { join } from 'node:path'
 import { hmacValue, openAuditTrail, queryAudit, type AuditFilter, type AuditSource } from '../../src/audit/index.js'
-import { HMAC_KEY, KEY_A, KEY_B, PG_URL, pgSchema, sampleEvent } from './fixtures/helpers.js'
+import { HMAC_KEY, KEY_A, KEY_B, PG_URL, pgSchema, sampleAsk, sampleEvent } from './fixtures/helpers.js'
 
 const kid = (i: number): string => `0000000${i}-AAAA-BBBB-CCCC-DDDDDDDDDDDD`
 const RETURNED_ONLY = 'ffffffff-0000-0000-0000-000000000009'
@@ -25,9 +25,8 @@ async function seed (t: Parameters<Parameters<typeof t.test>[1]>[0]): Promise<{ 
     await trail.record(sampleEvent({
       requestId: `r${i}`,
       tenant: i % 2 === 0 ? 'site-1' : 'site-2',
-      contentId: `movie-${i % 3}`,
+      request: sampleAsk({ contentId: `movie-${i % 3}`, kids: [kid(i)] }),
       outcome: i === 4 ? 'rejected' : i === 7 ? 'upstream_error' : 'ok',
-      requestedKids: [kid(i)],
       returnedKeys: [{ kid: i === 9 ? RETURNED_ONLY : kid(i), key: i < 5 ? KEY_A : KEY_B }]
     }))
   }

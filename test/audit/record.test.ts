@@ -28,6 +28,13 @@ t.test('a record carries every field the issue lists', async (t) => {
   t.equal(r.error, null, 'absent values are null, never missing')
 })
 
+t.test('a failed request keeps its error code; a record without one has no error_code field, so older records hash as written', async (t) => {
+  const failed = buildRecordBody(sampleEvent({ outcome: 'upstream_error', status: 504, error: 'KMS did not answer', errorCode: 'KMS_TIMEOUT', returnedKeys: [] }), HMAC_KEY, 'i', NOW)
+  t.equal(failed.error_code, 'KMS_TIMEOUT')
+  const ok = buildRecordBody(sampleEvent(), HMAC_KEY, 'i', NOW)
+  t.notOk('error_code' in ok)
+})
+
 t.test('kids and DRM system ids are stored in lower case', async (t) => {
   const r = buildRecordBody(sampleEvent(), HMAC_KEY, 'i', NOW)
   t.same(r.requested_kids, ['6c5f5206-7d98-4b8a-8d9e-0a4b7c1d2e3f'])
@@ -73,7 +80,7 @@ t.test('text is made safe for UTF-8 and PostgreSQL and bounded', async (t) => {
 
 t.test('values copied from the request are cut to 200 characters', async (t) => {
   const long = 'u'.repeat(3000)
-  const r = buildRecordBody(sampleEvent({ userAgent: long, contentId: long, spekeVersion: long, tenant: long, trackTypes: [long], keyPeriods: [long], requestedKids: [long], drmSystems: [long] }), HMAC_KEY, 'i', NOW)
+  const r = buildRecordBody(sampleEvent({ userAgent: long, spekeVersion: long, tenant: long, request: { contentId: long, trackTypes: [long], keyPeriods: [long], kids: [long], drmSystems: [long] } }), HMAC_KEY, 'i', NOW)
   for (const value of [r.user_agent, r.content_id, r.speke_version, r.tenant, r.track_types[0], r.key_periods[0], r.requested_kids[0], r.drm_systems[0]]) {
     t.equal(value, `${'u'.repeat(200)}…`)
   }

@@ -153,10 +153,10 @@ t.test('a summary stays bounded however many client addresses and reasons an att
   t.notOk(lines[0].includes('u'.repeat(201)) || lines[0].includes('x'.repeat(201)), 'no reflected value longer than 200 characters')
 })
 
-t.test('without an explicit flag, a refusal with no resolved tenant is summarised', async (t) => {
+t.test('a refusal without a valid credential waits for the summary, which close writes', async (t) => {
   const dir = join(t.testdir(), 'audit')
   const trail = await openAuditTrail(base({ dir }))
-  await trail.record(sampleEvent({ tenant: undefined, outcome: 'rejected', status: 401, returnedKeys: [] }))
+  await trail.record(sampleEvent({ tenant: undefined, authenticated: false, outcome: 'rejected', status: 401, returnedKeys: [] }))
   t.equal(auditLines(dir).length, 0)
   await trail.flushSummary()
   t.equal(auditLines(dir).length, 1)

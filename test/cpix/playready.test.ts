@@ -2,10 +2,11 @@
 import t from 'tap'
 import { buildPsshBox, parsePsshBox, parsePsshBoxes } from '../../src/cpix/pssh.js'
 import {
-  buildPlayReadyObject, buildWrmHeader, parsePlayReadyObject, parseWrmHeader, PLAYREADY_SYSTEM_ID,
+  buildPlayReadyObject, buildWrmHeader, parsePlayReadyObject, parseWrmHeader,
   playReadyChecksum, playReadyKidBase64, verifyPlayReadyChecksum
 } from '../../src/cpix/playready.js'
 import { decodeWidevinePsshData } from '../../src/cpix/widevine.js'
+import { PLAYREADY } from '../../src/cpix/systems.js'
 
 const b64 = (s: string): Buffer => Buffer.from(s, 'base64')
 const hex = (s: string): Buffer => Buffer.from(s, 'hex')
@@ -38,7 +39,7 @@ const C4_PR = 'AAADMHBzc2gAAAAAmgTweZhAQoarkuZb4IhflQAAAxAQAwAAAQABAAYDPABXAFIAT
 // DASH-IF Complex.xml: PlayReady 4.0.0.0 without CHECKSUM (SmoothStreamingProtectionHeaderData)
 const COMPLEX_PRO = 'xAEAAAEAAQC6ATwAVwBSAE0ASABFAEEARABFAFIAIAB4AG0AbABuAHMAPQAiAGgAdAB0AHAAOgAvAC8AcwBjAGgAZQBtAGEAcwAuAG0AaQBjAHIAbwBzAG8AZgB0AC4AYwBvAG0ALwBEAFIATQAvADIAMAAwADcALwAwADMALwBQAGwAYQB5AFIAZQBhAGQAeQBIAGUAYQBkAGUAcgAiACAAdgBlAHIAcwBpAG8AbgA9ACIANAAuADAALgAwAC4AMAAiAD4APABEAEEAVABBAD4APABQAFIATwBUAEUAQwBUAEkATgBGAE8APgA8AEsARQBZAEwARQBOAD4AMQA2ADwALwBLAEUAWQBMAEUATgA+ADwAQQBMAEcASQBEAD4AQQBFAFMAQwBUAFIAPAAvAEEATABHAEkARAA+ADwALwBQAFIATwBUAEUAQwBUAEkATgBGAE8APgA8AEsASQBEAD4AaQB4AGoARAB0AE4AMwB0AFAAVQBXAGIAdwBoAHkAOABwADEAWgBpAE8AUQA9AD0APAAvAEsASQBEAD4APAAvAEQAQQBUAEEAPgA8AC8AVwBSAE0ASABFAEEARABFAFIAPgA='
 
-const prBox = (header: string): Buffer => buildPsshBox({ systemId: PLAYREADY_SYSTEM_ID, data: buildPlayReadyObject(header) })
+const prBox = (header: string): Buffer => buildPsshBox({ systemId: PLAYREADY, data: buildPlayReadyObject(header) })
 const headerOf = (box: string, index = 0): string => parsePlayReadyObject(parsePsshBoxes(b64(box))[index].data).wrmHeader
 
 t.test('KID encoding and CHECKSUM of the shaka vector', async (t) => {
@@ -159,7 +160,7 @@ t.test('parses all four header versions', async (t) => {
 
 t.test('PallyCon python-client JSON: pssh values parse and verify with its key', async (t) => {
   const pr = parsePsshBox(b64(PC_PR_PSSH))
-  t.equal(pr.systemId, PLAYREADY_SYSTEM_ID)
+  t.equal(pr.systemId, PLAYREADY)
   t.equal(pr.data.toString('base64'), 'cgIAAAEAAQBoAjwAVwBSAE0ASABFAEEARABFAFIAIAB4AG0AbABuAHMAPQAiAGgAdAB0AHAAOgAvAC8AcwBjAGgAZQBtAGEAcwAuAG0AaQBjAHIAbwBzAG8AZgB0AC4AYwBvAG0ALwBEAFIATQAvADIAMAAwADcALwAwADMALwBQAGwAYQB5AFIAZQBhAGQAeQBIAGUAYQBkAGUAcgAiACAAdgBlAHIAcwBpAG8AbgA9ACIANAAuADMALgAwAC4AMAAiAD4APABEAEEAVABBAD4APABQAFIATwBUAEUAQwBUAEkATgBGAE8APgA8AEsASQBEAFMAPgA8AEsASQBEACAAQQBMAEcASQBEAD0AIgBBAEUAUwBDAFQAUgAiACAAQwBIAEUAQwBLAFMAVQBNAD0AIgBIAEUAcwB2AGwAWABVAHgAbgBXAHcAPQAiACAAVgBBAEwAVQBFAD0AIgB0AGoAaQA4AHkAdwAyADEAVQA2AHYANABKAGoANABHAHQAegBnAHEAbwB3AD0APQAiAD4APAAvAEsASQBEAD4APAAvAEsASQBEAFMAPgA8AC8AUABSAE8AVABFAEMAVABJAE4ARgBPAD4APABMAEEAXwBVAFIATAA+AGgAdAB0AHAAcwA6AC8ALwBsAGkAYwBlAG4AcwBlAC4AcABhAGwAbAB5AGMAbwBuAC4AYwBvAG0ALwByAGkALwBsAGkAYwBlAG4AcwBlAE0AYQBuAGEAZwBlAHIALgBkAG8APAAvAEwAQQBfAFUAUgBMAD4APAAvAEQAQQBUAEEAPgA8AC8AVwBSAE0ASABFAEEARABFAFIAPgA=', 'pssh_payload_only is the PRO')
   const header = parseWrmHeader(parsePlayReadyObject(pr.data).wrmHeader)
   t.same(header, { version: '4.3.0.0', kids: [{ kid: PC_KID, algId: 'AESCTR', checksum: 'HEsvlXUxnWw=' }], laUrl: 'https://license.pallycon.com/ri/licenseManager.do' })

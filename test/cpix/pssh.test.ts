@@ -1,6 +1,7 @@
 // Tests for src/cpix/pssh.ts: pssh box building/parsing against shaka-packager, W3C EME and PallyCon vectors.
 import t from 'tap'
-import { buildPsshBox, COMMON_SYSTEM_ID, isProtectionScheme, parsePsshBox, parsePsshBoxes } from '../../src/cpix/pssh.js'
+import { buildPsshBox, parsePsshBox, parsePsshBoxes } from '../../src/cpix/pssh.js'
+import { W3C_COMMON as COMMON_SYSTEM_ID, isProtectionScheme } from '../../src/cpix/systems.js'
 
 const b64 = (s: string): Buffer => Buffer.from(s, 'base64')
 const hex = (s: string): Buffer => Buffer.from(s, 'hex')

@@ -10,9 +10,10 @@ import { verifyReply } from '../../src/cpix/verify-reply.js'
 import { writeXml } from '../../src/cpix/xml.js'
 import type { CpixDocument } from '../../src/cpix/model.js'
 import { localProvider } from '../../src/kms/local/provider.js'
-import type { KeyRoute } from '../../src/kms/provider.js'
+import type { KeyRoute } from '../../src/protocol.js'
 import { DEMO_TOKEN } from '../helpers/fixtures.js'
 import { editSystem } from '../helpers/cpix-edits.js'
+import { dialectFor } from '../../src/pipeline/dialect.js'
 
 const WIDEVINE = 'edef8ba9-79d6-4ace-a3c8-27dcd51d21ed'
 const PLAYREADY = '9a04f079-9840-4286-ab92-e65be0885f95'
@@ -48,7 +49,7 @@ const provider = localProvider({ secret: Buffer.alloc(32, 3), playReadyLaUrl: 'h
 
 /** A real, complete reply: 'speke' (SPEKE v2, correct as it is) keeps kids; 'pallycon-v2' assigns its own as PallyCon's KMS does. */
 async function answer (requestXml: string, route: KeyRoute = 'speke', spekeVersion = '2.0'): Promise<string> {
-  const reply = await provider.getKeys({ route, token: DEMO_TOKEN, spekeVersion, body: Buffer.from(requestXml) }, AbortSignal.timeout(5000))
+  const reply = await provider.getKeys({ route, dialect: dialectFor(route, spekeVersion), token: DEMO_TOKEN, spekeVersion, body: Buffer.from(requestXml) }, AbortSignal.timeout(5000))
   if (reply.status !== 200) throw new Error(`the embedded provider refused: ${reply.body.toString()}`)
   return reply.body.toString('utf8')
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { decodeXmlBytes } from '../../src/cpix/decode.js'
 import { parseCpix } from '../../src/cpix/parse.js'
 import { validateRequest } from '../../src/cpix/validate.js'
-import type { Dialect } from '../../src/cpix/validate.js'
+import type { Dialect } from '../../src/protocol.js'
 import { ProxyError } from '../../src/errors.js'
 import { PROJECT_ROOT, capturedBody, fixture } from '../helpers/fixtures.js'
 
@@ -134,7 +134,7 @@ t.test('SPEKE v2: the playlist name must be the one of the document\'s CPIX vers
   t.ok(v21.includes('version="2.4"') && v21.includes('playlist="master"'), 'the v2.1 request is CPIX 2.4 and says master')
   const masterIn24 = verdict(Buffer.from(v21), 'speke-v2.1')
   t.equal(masterIn24?.status, 400)
-  t.equal(masterIn24?.code, 'SPEKE_V2_PROFILE')
+  t.equal(masterIn24?.code, 'PLAYLIST_NOT_IN_CPIX_VERSION')
   t.equal(masterIn24?.message, 'Non compliant HLSSignalingData@playlist master for CPIX@version 2.4: use multiVariant')
   t.equal(verdict(Buffer.from(v21.replace(/playlist="master"/g, 'playlist="multiVariant"')), 'speke-v2.1'), undefined, 'multiVariant in CPIX 2.4 is accepted')
   t.equal(verdict(Buffer.from(v21.replace(/ playlist="master"/g, '')), 'speke-v2.1')?.message, undefined, 'no playlist at all is accepted')

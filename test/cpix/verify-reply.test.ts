@@ -5,9 +5,10 @@ import { ProxyError } from '../../src/errors.js'
 import { parseCpix } from '../../src/cpix/parse.js'
 import { sameSystem, verifyReply } from '../../src/cpix/verify-reply.js'
 import { localProvider } from '../../src/kms/local/provider.js'
-import type { KeyRoute } from '../../src/kms/provider.js'
+import type { KeyRoute } from '../../src/protocol.js'
 import { DEMO_TOKEN, fixtureText } from '../helpers/fixtures.js'
 import { editSystem } from '../helpers/cpix-edits.js'
+import { dialectFor } from '../../src/pipeline/dialect.js'
 
 const WIDEVINE = 'edef8ba9-79d6-4ace-a3c8-27dcd51d21ed'
 const PLAYREADY = '9a04f079-9840-4286-ab92-e65be0885f95'
@@ -44,7 +45,7 @@ const provider = localProvider({ secret: Buffer.alloc(32, 9), playReadyLaUrl: 'h
 
 /** A real, complete reply: 'speke' keeps the request's kids, 'pallycon-v2' assigns its own as PallyCon's KMS does. */
 async function answer (requestXml: string, route: KeyRoute = 'speke', spekeVersion: '2.0' | 'v1' = '2.0'): Promise<string> {
-  const reply = await provider.getKeys({ route, token: DEMO_TOKEN, spekeVersion: spekeVersion === 'v1' ? undefined : spekeVersion, body: Buffer.from(requestXml) }, AbortSignal.timeout(5000))
+  const reply = await provider.getKeys({ route, dialect: dialectFor(route, spekeVersion === 'v1' ? undefined : spekeVersion), token: DEMO_TOKEN, spekeVersion: spekeVersion === 'v1' ? undefined : spekeVersion, body: Buffer.from(requestXml) }, AbortSignal.timeout(5000))
   if (reply.status !== 200) throw new Error(`the embedded provider refused: ${reply.body.toString()}`)
   return reply.body.toString('utf8')
 }

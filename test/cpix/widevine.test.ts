@@ -1,7 +1,8 @@
 // Tests for src/cpix/widevine.ts: WidevinePsshData encode/decode against shaka, PallyCon, W3C, gpac, pycpix and AWS vectors.
 import t from 'tap'
 import { buildPsshBox, parsePsshBox } from '../../src/cpix/pssh.js'
-import { buildWidevinePsshBox, decodeWidevinePsshData, encodeWidevinePsshData, WIDEVINE_SYSTEM_ID, type WidevinePsshData } from '../../src/cpix/widevine.js'
+import { buildWidevinePsshBox, decodeWidevinePsshData, encodeWidevinePsshData, type WidevinePsshData } from '../../src/cpix/widevine.js'
+import { WIDEVINE } from '../../src/cpix/systems.js'
 
 const b64 = (s: string): Buffer => Buffer.from(s, 'base64')
 const hex = (s: string): Buffer => Buffer.from(s, 'hex')
@@ -71,7 +72,7 @@ const VECTORS: Vector[] = [
 t.test('real-world protobufs decode to the listed fields and re-encode to the same bytes', async (t) => {
   for (const v of VECTORS) {
     const box = parsePsshBox(b64(v.box))
-    t.equal(box.systemId, WIDEVINE_SYSTEM_ID, `${v.name}: system id`)
+    t.equal(box.systemId, WIDEVINE, `${v.name}: system id`)
     t.equal(box.data.toString('hex'), v.dataHex, `${v.name}: data`)
     const decoded = decodeWidevinePsshData(box.data)
     t.same(decoded, v.expected, `${v.name}: fields`)

@@ -198,8 +198,15 @@ function allFileText (dir: string): string {
 
 async function dbRecords (schema: string): Promise<AuditRecord[]> {
   const rows = await sql<Record<string, unknown>>(`SELECT * FROM "${schema}".audit_records ORDER BY instance_id, seq`)
-  // The refusals and checkpoint columns are NULL on every record but refusal summaries and checkpoints, whose records alone have such a field.
-  return rows.map(({ refusals, checkpoint, ...r }) => ({ ...r, ...(refusals === null ? {} : { refusals }), ...(checkpoint === null ? {} : { checkpoint }), time: (r.time as Date).toISOString(), seq: Number(r.seq) }) as unknown as AuditRecord)
+  // The refusals, checkpoint and error_code columns are NULL on every record but refusal summaries, checkpoints and failed requests, whose records alone have such a field.
+  return rows.map(({ refusals, checkpoint, error_code: errorCode, ...r }) => ({
+    ...r,
+    ...(refusals === null ? {} : { refusals }),
+    ...(checkpoint === null ? {} : { checkpoint }),
+    ...(errorCode === null ? {} : { error_code: errorCode }),
+    time: (r.time as Date).toISOString(),
+    seq: Number(r.seq)
+  }) as unknown as AuditRecord)
 }
 
 /** The secrets that must never be stored: both enc-tokens in every form they travel in, both access keys, the HMAC key. */

@@ -4,7 +4,7 @@ import t from 'tap'
 import { request } from 'undici'
 import { loadConfig } from '../../src/config.js'
 import { createUpstreamHealth } from '../../src/upstream-health.js'
-import type { KeyRequestRecord } from '../../src/speke/pipeline.js'
+import type { KeyRequestRecord } from '../../src/request-record.js'
 import { encodeEncToken } from '../../src/tenants/enc-token.js'
 import { replyWith, startFakeKms } from '../helpers/fake-kms.js'
 import { DEMO_ACCESS_KEY, DEMO_TOKEN, fixture, EXPECTED_USER_AGENT } from '../helpers/fixtures.js'
@@ -123,7 +123,7 @@ t.test('refusals outside the pipeline keep the SPEKE headers; metrics labels com
 t.test('upstream readiness lapses by itself after the cool-down', async t => {
   let clock = 0
   const health = createUpstreamHealth(3, 30_000, () => clock)
-  const failure: KeyRequestRecord = { route: 'speke', outcome: 'upstream_error', status: 502, keysReturned: 0 }
+  const failure: KeyRequestRecord = { route: 'speke', authenticated: true, outcome: 'upstream_error', status: 502, keysReturned: 0 }
   for (let i = 0; i < 3; i++) health.note(failure)
   t.equal(health.healthy(), false)
   clock = 29_000

@@ -90,7 +90,7 @@ t.test('NODE_ENV=production without KMS_URL refuses to start, naming KMS_URL', a
 t.test('SIGTERM during in-flight requests: all complete, the audit is flushed, exit 0', async t => {
   // A correct reply (the embedded provider's), served slowly, so requests are in flight when SIGTERM arrives.
   const answer = (await localProvider({ secret: Buffer.alloc(32, 1), playReadyLaUrl: 'https://license.example.com/pr', hlsKeyUrlBase: 'https://keys.example.com', widevineProvider: 'test' })
-    .getKeys({ route: 'speke', token: DEMO_TOKEN, body: V1_REQUEST }, AbortSignal.timeout(5000))).body
+    .getKeys({ route: 'speke', dialect: 'speke-v1', token: DEMO_TOKEN, body: V1_REQUEST }, AbortSignal.timeout(5000))).body
   const kms = await startFakeKms((_req, res) => { setTimeout(() => { res.writeHead(200, { 'content-type': 'application/xml' }); res.end(answer) }, 700) })
   const dir = t.testdir()
   const proxy = await startChildProxy({ KMS_URL: kms.url, DATA_DIR: dir, INSTANCE_ID: 'sigterm-test' })

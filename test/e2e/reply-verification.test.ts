@@ -13,12 +13,13 @@ import { verifyReply } from '../../src/cpix/verify-reply.js'
 import { childElements } from '../../src/cpix/xml.js'
 import type { XmlElement } from '../../src/cpix/xml.js'
 import { localProvider } from '../../src/kms/local/provider.js'
-import type { KeyRoute } from '../../src/kms/provider.js'
+import type { KeyRoute } from '../../src/protocol.js'
 import { replyWith, startFakeKms } from '../helpers/fake-kms.js'
 import type { FakeKms } from '../helpers/fake-kms.js'
 import { DEMO_TOKEN, PROJECT_ROOT, capturedBody, fixture, fixtureText, EXPECTED_USER_AGENT } from '../helpers/fixtures.js'
 import { startProxy } from '../helpers/proxy.js'
 import type { RunningProxy } from '../helpers/proxy.js'
+import { dialectFor } from '../../src/pipeline/dialect.js'
 
 const WIDEVINE = 'edef8ba9-79d6-4ace-a3c8-27dcd51d21ed'
 const PLAYREADY = '9a04f079-9840-4286-ab92-e65be0885f95'
@@ -41,7 +42,7 @@ const embedded = localProvider({
 
 /** route 'speke' keeps the request's kids; 'pallycon-v2' answers as PallyCon's KMS does, with kids of its own. */
 async function realReply (route: KeyRoute, body: Buffer, spekeVersion?: string): Promise<string> {
-  const reply = await embedded.getKeys({ route, token: DEMO_TOKEN, spekeVersion, body }, AbortSignal.timeout(5000))
+  const reply = await embedded.getKeys({ route, dialect: dialectFor(route, spekeVersion), token: DEMO_TOKEN, spekeVersion, body }, AbortSignal.timeout(5000))
   if (reply.status !== 200) throw new Error(`the embedded provider refused the request: ${reply.status} ${reply.body.toString()}`)
   return reply.body.toString('utf8')
 }

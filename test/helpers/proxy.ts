@@ -1,16 +1,16 @@
-// Starts the real proxy (createServer, the same assembly as `npm start`) on 127.0.0.1:0 and captures its log lines.
+// Starts the real proxy (assembleProxy, the same assembly as `npm start`) on 127.0.0.1:0 and captures its log lines.
 
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { loadConfig } from '../../src/config.js'
-import { createServer } from '../../src/server.js'
-import type { ProxyServer } from '../../src/server.js'
+import { assembleProxy } from '../../src/proxy.js'
+import type { ProxyAssembly } from '../../src/proxy.js'
 
 export interface RunningProxy {
   url: string
-  server: ProxyServer
+  server: ProxyAssembly
   /** Every log line written so far, raw. */
   logs: string[]
   close: () => Promise<void>
@@ -26,7 +26,7 @@ export async function startProxy (env: Record<string, string>): Promise<RunningP
   })
   const fullEnv = { LOG_LEVEL: 'info', DATA_DIR: mkdtempSync(join(tmpdir(), 'speke-proxy-test-')), ...env }
   const config = loadConfig({ ...fullEnv, PORT: '0', HOST: '127.0.0.1' })
-  const server = await createServer(config, { env: fullEnv, logStream })
+  const server = await assembleProxy(config, { env: fullEnv, logStream })
   const address = await server.app.listen({ port: 0, host: '127.0.0.1' })
   return { url: address, server, logs, close: async () => { await server.close() } }
 }

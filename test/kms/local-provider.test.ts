@@ -18,13 +18,14 @@ import { loadOrCreateSecret } from '../../src/kms/local/secret.js'
 import type { KeyProvider, ProviderRequest } from '../../src/kms/provider.js'
 import { DEMO_TOKEN, PROJECT_ROOT, capturedBody, fixture } from '../helpers/fixtures.js'
 import { xsdErrorsMany } from '../helpers/xsd.js'
+import { dialectFor } from '../../src/pipeline/dialect.js'
 
 const SECRET = Buffer.alloc(32, 7)
 const SETTINGS = { secret: SECRET, playReadyLaUrl: 'https://license.pallycon.com/ri/licenseManager.do', hlsKeyUrlBase: 'https://keys.example.com/hls', widevineProvider: 'inkaentworks' }
 const provider = localProvider(SETTINGS)
 
-async function ask (p: KeyProvider, request: Omit<ProviderRequest, 'token'>): Promise<{ status: number, xml: string }> {
-  const reply = await p.getKeys({ token: DEMO_TOKEN, ...request }, AbortSignal.timeout(5000))
+async function ask (p: KeyProvider, request: Omit<ProviderRequest, 'token' | 'dialect'>): Promise<{ status: number, xml: string }> {
+  const reply = await p.getKeys({ token: DEMO_TOKEN, dialect: dialectFor(request.route, request.spekeVersion), ...request }, AbortSignal.timeout(5000))
   return { status: reply.status, xml: reply.body.toString('utf8') }
 }
 

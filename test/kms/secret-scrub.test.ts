@@ -4,7 +4,7 @@ import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { localProvider } from '../../src/kms/local/provider.js'
 import { redactUrl, secretScrubber } from '../../src/redact.js'
-import { rejectNonCpix, replyCharset } from '../../src/speke/kms-reply.js'
+import { rejectNonCpix, replyCharset } from '../../src/pipeline/kms-reply.js'
 import { decodeXmlBytes } from '../../src/cpix/decode.js'
 import { parseCpix } from '../../src/cpix/parse.js'
 import { fixture } from '../helpers/fixtures.js'
@@ -93,7 +93,7 @@ t.test('embedded provider: keys belong to the whole credential, whatever spellin
   const provider = localProvider({ secret: randomBytes(32), playReadyLaUrl: 'https://pr.example.com', hlsKeyUrlBase: 'https://keys.example.com', widevineProvider: 'test' })
   const body = fixture('aws-speke-v1/aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml')
   const keys = async (token: string): Promise<string[]> => {
-    const reply = await provider.getKeys({ route: 'speke', token, body }, AbortSignal.timeout(5000))
+    const reply = await provider.getKeys({ route: 'speke', dialect: 'speke-v1', token, body }, AbortSignal.timeout(5000))
     t.equal(reply.status, 200)
     return parseCpix(decodeXmlBytes(reply.body)).contentKeys.map(k => `${k.kid}=${k.plainValue ?? ''}/${k.explicitIV ?? ''}`)
   }

@@ -5,16 +5,16 @@ import { join } from 'node:path'
 import fastify, { type FastifyInstance } from 'fastify'
 import { hmacValue, openAuditTrail, type AuditRecord, type AuditTrail } from '../../src/audit/index.js'
 import { adminRoutes, bearerMatches } from '../../src/routes/admin.js'
-import { HMAC_KEY, KEY_A, KEY_B, sampleEvent } from '../audit/fixtures/helpers.js'
+import { HMAC_KEY, KEY_A, KEY_B, sampleAsk, sampleEvent } from '../audit/fixtures/helpers.js'
 
 const TOKEN = 'admin-token-0123456789'
 const auth = { authorization: `Bearer ${TOKEN}` }
 
 async function setup (t: Parameters<Parameters<typeof t.test>[1]>[0], { adminToken }: { adminToken?: string } = { adminToken: TOKEN }): Promise<{ app: FastifyInstance, trail: AuditTrail }> {
   const trail = await openAuditTrail({ dir: join(t.testdir(), 'audit'), hmacKey: HMAC_KEY, instanceId: 'proxy-a', failOpen: false, writeTimeoutMs: 2000 })
-  await trail.record(sampleEvent({ requestId: 'r1', contentId: 'movie-1', returnedKeys: [{ kid: 'AAAAAAAA-0000-0000-0000-000000000001', key: KEY_A }] }))
-  await trail.record(sampleEvent({ requestId: 'r2', contentId: 'movie-2', outcome: 'rejected', status: 403, error: 'unknown site', returnedKeys: [] }))
-  await trail.record(sampleEvent({ requestId: 'r3', contentId: 'movie-1', returnedKeys: [{ kid: 'AAAAAAAA-0000-0000-0000-000000000003', key: KEY_B }] }))
+  await trail.record(sampleEvent({ requestId: 'r1', request: sampleAsk({ contentId: 'movie-1' }), returnedKeys: [{ kid: 'AAAAAAAA-0000-0000-0000-000000000001', key: KEY_A }] }))
+  await trail.record(sampleEvent({ requestId: 'r2', request: sampleAsk({ contentId: 'movie-2' }), outcome: 'rejected', status: 403, error: 'unknown site', returnedKeys: [] }))
+  await trail.record(sampleEvent({ requestId: 'r3', request: sampleAsk({ contentId: 'movie-1' }), returnedKeys: [{ kid: 'AAAAAAAA-0000-0000-0000-000000000003', key: KEY_B }] }))
   const app = fastify()
   await app.register(adminRoutes, { source: trail.source, hmacKey: HMAC_KEY, adminToken })
   t.teardown(async () => { await app.close(); await trail.close() })

@@ -11,11 +11,12 @@ import { parseCpix } from '../../src/cpix/parse.js'
 import { parseXml, writeXml } from '../../src/cpix/xml.js'
 import type { XmlElement, XmlNode } from '../../src/cpix/xml.js'
 import { localProvider } from '../../src/kms/local/provider.js'
-import type { KeyRoute } from '../../src/kms/provider.js'
+import type { KeyRoute } from '../../src/protocol.js'
 import { startFakeKms } from '../helpers/fake-kms.js'
 import { DEMO_TOKEN, FIXTURES, capturedBody } from '../helpers/fixtures.js'
 import { startProxy } from '../helpers/proxy.js'
 import { xsdErrorsMany } from '../helpers/xsd.js'
+import { dialectFor } from '../../src/pipeline/dialect.js'
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20240610)
 const RUNS = Number(process.env.FUZZ_RUNS ?? 5000)
@@ -216,7 +217,7 @@ async function pallyconLikeKms (): Promise<{ url: string, seen: Map<string, KmsV
     const route: KeyRoute = pallycon === null ? 'speke' : pallycon[1] === 'v1' ? 'pallycon-v1' : 'pallycon-v2'
     const token = pallycon?.[2] ?? url.searchParams.get('enc-token') ?? ''
     const spekeVersion = req.headers['x-speke-version'] as string | undefined
-    provider.getKeys({ route, token, spekeVersion, body: req.body }, AbortSignal.timeout(5000)).then(reply => {
+    Promise.resolve().then(async () => await provider.getKeys({ route, dialect: dialectFor(route, spekeVersion), token, spekeVersion, body: req.body }, AbortSignal.timeout(5000))).then(reply => {
       seen.set(kmsKey(route, spekeVersion, req.body), { status: reply.status, body: reply.body.toString('utf8').slice(0, 300) })
       res.writeHead(reply.status, { 'content-type': reply.contentType ?? 'application/xml' })
       res.end(reply.body)

@@ -16,7 +16,7 @@ const V1_REQUEST = fixture('aws-speke-v1/aws-doc-v1-vod-request-aes128-sampleaes
 /** A fake KMS answering every request with a correct reply to the v1 request (what matters here is whether anything reaches it). */
 async function kmsWithKeys (): Promise<FakeKms> {
   const answer = (await localProvider({ secret: Buffer.alloc(32, 7), playReadyLaUrl: 'https://license.example.com/pr', hlsKeyUrlBase: 'https://keys.example.com', widevineProvider: 'test' })
-    .getKeys({ route: 'speke', token: DEMO_TOKEN, body: V1_REQUEST }, AbortSignal.timeout(5000))).body
+    .getKeys({ route: 'speke', dialect: 'speke-v1', token: DEMO_TOKEN, body: V1_REQUEST }, AbortSignal.timeout(5000))).body
   return await startFakeKms((_req, res) => { res.writeHead(200, { 'content-type': 'application/xml' }); res.end(answer) })
 }
 

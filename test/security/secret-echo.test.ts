@@ -101,8 +101,10 @@ const keyServer = localProvider({ secret: randomBytes(32), playReadyLaUrl: 'http
 /** A complete, correct CPIX reply to what the KMS received (from the embedded key server), with the URL in a comment. */
 async function cpixWithComment (req: Received): Promise<Buffer> {
   const anevia = /\/cpix\/anevia\/(dash|hls)\/.*\/([^/]*)$/.exec(req.url)
+  const route = anevia !== null ? 'anevia' : req.url.includes('/pallycon/') ? 'pallycon-v2' : 'speke'
   const reply = await keyServer.getKeys({
-    route: anevia !== null ? 'anevia' : req.url.includes('/pallycon/') ? 'pallycon-v2' : 'speke',
+    route,
+    dialect: route === 'speke' ? 'speke-v1' : 'pallycon',
     token: decodedToken(req),
     anevia: anevia !== null ? { format: anevia[1] as 'dash' | 'hls', contentId: decodeURIComponent(anevia[2]) } : undefined,
     body: req.body.length > 0 ? req.body : undefined

@@ -7,12 +7,13 @@ import { parseCpix } from '../../src/cpix/parse.js'
 import { MAX_LIST_ENTRIES, validateRequest } from '../../src/cpix/validate.js'
 import { MAX_ATTRIBUTES, MAX_ATTRIBUTES_PER_ELEMENT, MAX_DEPTH, MAX_NODES, parseXml } from '../../src/cpix/xml.js'
 import { localProvider } from '../../src/kms/local/provider.js'
-import type { KeyRoute } from '../../src/kms/provider.js'
+import type { KeyRoute } from '../../src/protocol.js'
 import { startFakeKms } from '../helpers/fake-kms.js'
 import type { FakeKms } from '../helpers/fake-kms.js'
 import { DEMO_TOKEN } from '../helpers/fixtures.js'
 import { startProxy } from '../helpers/proxy.js'
 import type { RunningProxy } from '../helpers/proxy.js'
+import { dialectFor } from '../../src/pipeline/dialect.js'
 
 const LIMIT = 262_144 // BODY_LIMIT's default
 const BOUND_MS = 500
@@ -152,7 +153,7 @@ async function pallyconLikeKms (): Promise<FakeKms> {
     const route: KeyRoute = pallycon === null ? 'speke' : pallycon[1] === 'v1' ? 'pallycon-v1' : 'pallycon-v2'
     const token = pallycon?.[2] ?? url.searchParams.get('enc-token') ?? ''
     const spekeVersion = req.headers['x-speke-version'] as string | undefined
-    provider.getKeys({ route, token, spekeVersion, body: req.body, keyRotation: url.searchParams.get('key-rotation') === 'true' }, AbortSignal.timeout(5000)).then(reply => {
+    Promise.resolve().then(async () => await provider.getKeys({ route, dialect: dialectFor(route, spekeVersion), token, spekeVersion, body: req.body, keyRotation: url.searchParams.get('key-rotation') === 'true' }, AbortSignal.timeout(5000))).then(reply => {
       answers.set(key, reply)
       res.writeHead(reply.status, { 'content-type': reply.contentType ?? 'application/xml' })
       res.end(reply.body)

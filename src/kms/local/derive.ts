@@ -27,7 +27,9 @@ function derive (credential: Buffer, label: string, fields: Array<string | numbe
 }
 
 /** Key and IV for (credential, content id, kid, key period): the same inputs always give the same 16 + 16 bytes. */
-export function deriveKeyAndIv (credential: Buffer, contentId: string, kid: string, periodIndex: number | undefined): { key: Buffer, iv: Buffer } {
+export function deriveKeyAndIv (
+  credential: Buffer, contentId: string, kid: string, periodIndex: number | undefined
+): { key: Buffer, iv: Buffer } {
   const bytes = derive(credential, 'content-key', [contentId, kid.toLowerCase(), periodIndex], 32)
   return { key: bytes.subarray(0, 16), iv: bytes.subarray(16, 32) }
 }

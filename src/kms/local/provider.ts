@@ -9,7 +9,6 @@ import { aneviaRequestXml } from '../../cpix/anevia.js'
 import { validateRequest } from '../../cpix/validate.js'
 import { decodeEncToken } from '../../tenants/enc-token.js'
 import type { KeyProvider, ProviderRequest } from '../provider.js'
-import { dialectFor } from '../../speke/dialect.js'
 import { credentialKey, deriveKeyAndIv, deriveKid } from './derive.js'
 import { loadOrCreateSecret } from './secret.js'
 
@@ -49,12 +48,13 @@ export function localProvider (settings: LocalProviderSettings): KeyProvider {
 
 function answer (settings: LocalProviderSettings, request: ProviderRequest): string {
   const token = decodeEncToken(request.token)
-  if (token === undefined) throw new ProxyError(401, 'BAD_TOKEN', 'The enc-token is not a PallyCon KMS token (base64 of JSON with site_id and access_key)')
-  const dialect = dialectFor(request.route, request.spekeVersion)
-  const xml = request.anevia !== undefined ? aneviaRequestXml(request.anevia.format, request.anevia.contentId) : decodeXmlBytes(request.body ?? Buffer.alloc(0))
+  if (token === undefined) throw new ProxyError('BAD_TOKEN', 'The enc-token is not a PallyCon KMS token (base64 of JSON with site_id and access_key)')
+  const dialect = request.dialect
+  const { anevia } = request
+  const xml = anevia !== undefined ? aneviaRequestXml(anevia.format, anevia.contentId) : decodeXmlBytes(request.body ?? Buffer.alloc(0))
   const doc = parseCpix(xml)
   validateRequest(doc, dialect)
-  if (doc.lists.delivery) throw new ProxyError(422, 'ENCRYPTED_DELIVERY_UNSUPPORTED', 'The embedded key provider delivers keys in the clear only: remove DeliveryDataList')
+  if (doc.lists.delivery) throw new ProxyError('ENCRYPTED_DELIVERY_UNSUPPORTED', 'The embedded key provider delivers keys in the clear only: remove DeliveryDataList')
   const kmsAssignsKids = request.route !== 'speke'
   // Keys belong to the whole upstream credential (site id and access key), never to the site id alone.
   const credential = credentialKey(settings.secret, token.siteId, token.accessKey)
