@@ -92,6 +92,7 @@ async function startServer (env) {
       AUDIT_HMAC_KEY: hmacKey,
       // Measure the audit, not the guards in front of it: no per-tenant rate limit, no load shedding.
       RATE_LIMIT_PER_MINUTE: '0',
+      RATE_LIMIT_PER_IP_PER_MINUTE: '0',
       MAX_EVENT_LOOP_DELAY_MS: '0',
       ...env
     },
@@ -148,7 +149,11 @@ async function measure (name, env, dir) {
   }
 }
 
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2 }
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2
+}
 
 try {
   if (withPg) {

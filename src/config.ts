@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import { join, resolve } from 'node:path'
 
-export type ResponseMode = 'repair' | 'passthrough'
+type ResponseMode = 'repair' | 'passthrough'
 
 export interface Config {
   port: number
@@ -95,7 +95,7 @@ function bearerToken (value: string | undefined, name: string): void {
   }
 }
 
-export const MIN_BEARER_TOKEN_LENGTH = 32
+const MIN_BEARER_TOKEN_LENGTH = 32
 
 /** Fewest bytes a secret setting (LOCAL_KMS_SECRET, AUDIT_HMAC_KEY) decodes to; also the size of a generated one. */
 export const MIN_SECRET_BYTES = 32

@@ -20,7 +20,7 @@ export type Dialect = 'speke-v1' | 'speke-v2.0' | 'speke-v2.1' | 'pallycon'
 export type SpekeV2Dialect = 'speke-v2.0' | 'speke-v2.1'
 
 /** The X-Speke-Version values SPEKE v2 callers send, and the dialect each one selects; no header means SPEKE v1. */
-export const SPEKE_V2_VERSIONS: Readonly<Record<string, SpekeV2Dialect>> = { '2.0': 'speke-v2.0', '2.1': 'speke-v2.1' }
+export const SPEKE_V2_VERSIONS: Readonly<Record<string, SpekeV2Dialect>> = { '2.0': 'speke-v2.0', 2.1: 'speke-v2.1' }
 
 /** The SPEKE version a SPEKE v1 caller speaks (it sends no X-Speke-Version header). */
 export const SPEKE_V1_VERSION = '1.0'

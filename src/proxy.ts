@@ -59,7 +59,11 @@ export async function assembleProxy (config: Config, options: AssemblyOptions = 
       databaseSchema: config.audit.databaseSchema,
       hmacKey,
       instanceId,
-      checkpoints: { signer: signingKey, everyRecords: config.audit.checkpointRecords, intervalMs: config.audit.checkpointIntervalS * 1000 },
+      checkpoints: {
+        signer: signingKey,
+        everyRecords: config.audit.checkpointRecords,
+        intervalMs: config.audit.checkpointIntervalS * 1000
+      },
       databaseMigrateUrl: config.audit.databaseMigrateUrl,
       failOpen: config.audit.failOpen,
       writeTimeoutMs: config.audit.writeTimeoutMs,
@@ -81,7 +85,11 @@ export async function assembleProxy (config: Config, options: AssemblyOptions = 
     audit: trail === undefined ? undefined : async (event) => { await trail.record(event) },
     metrics,
     observe: (record, seconds) => { metrics.observe(record, seconds); upstream.note(record) },
-    readiness: () => ({ audit: trail === undefined || trail.healthy() || (trail.problem() ?? false), upstream: upstream.healthy(), accepting: !shuttingDown }),
+    readiness: () => ({
+      audit: trail === undefined || trail.healthy() || (trail.problem() ?? false),
+      upstream: upstream.healthy(),
+      accepting: !shuttingDown
+    }),
     plugins: trail === undefined || key === undefined || config.adminToken === undefined
       ? []
       : [async (instance) => { await adminRoutes(instance, { source: trail.source, hmacKey: key, adminToken: config.adminToken }) }]
@@ -105,5 +113,10 @@ async function createProvider (config: Config): Promise<KeyProvider> {
     const { createLocalProvider } = await import('./kms/local/provider.js')
     return createLocalProvider(config)
   }
-  return createPallyConProvider({ baseUrl: config.kmsUrl, timeoutMs: config.kmsTimeoutMs, userAgent: USER_AGENT, connections: config.kmsMaxConcurrency })
+  return createPallyConProvider({
+    baseUrl: config.kmsUrl,
+    timeoutMs: config.kmsTimeoutMs,
+    userAgent: USER_AGENT,
+    connections: config.kmsMaxConcurrency
+  })
 }

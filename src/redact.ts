@@ -77,7 +77,7 @@ const MIN_SECRET = 8
 const GRAM = 16
 
 export interface Scrubber {
-  /** The text with every spelling of every secret, and every run of GRAM characters copied from one, replaced (for short texts: messages). */
+  /** The text with every spelling of every secret, and every run of GRAM characters copied from one, replaced (short texts: messages). */
   scrub: (text: string) => string
   /** Whether the text carries a whole secret in any spelling (linear, for large bodies). */
   contains: (text: string) => boolean
@@ -132,7 +132,7 @@ export function secretScrubber (secrets: Array<string | undefined>): Scrubber {
 }
 
 /** Every canonical needle for a list of secrets (exported for tests of the scrubber itself). */
-export function secretNeedles (secrets: Array<string | undefined>): string[] {
+function secretNeedles (secrets: Array<string | undefined>): string[] {
   const raw = new Set<string>()
   for (const secret of secrets) {
     if (secret === undefined) continue
@@ -175,7 +175,9 @@ const ENTITIES: Record<string, string> = { amp: '&', quot: '"', apos: "'", lt: '
 /** Decoding rounds: enough for double and triple encoding (%25252B). */
 const ROUNDS = 3
 
-function unescapeOne (match: string, pct?: string, u?: string, x?: string, lit?: string, dec?: string, hex?: string, entity?: string): string {
+function unescapeOne (
+  match: string, pct?: string, u?: string, x?: string, lit?: string, dec?: string, hex?: string, entity?: string
+): string {
   const code = pct ?? u ?? x ?? hex
   if (code !== undefined) return safeChar(parseInt(code, 16))
   if (lit !== undefined) return lit
@@ -245,7 +247,8 @@ function canonicalWithMap (text: string): { canonical: string, start: number[], 
   }
   const canonical = finish(current)
   if (canonical.length !== current.length) {
-    return { canonical, start: Array.from({ length: canonical.length }, () => 0), end: Array.from({ length: canonical.length }, () => text.length) }
+    const length = canonical.length
+    return { canonical, start: Array.from({ length }, () => 0), end: Array.from({ length }, () => text.length) }
   }
   return { canonical, start, end }
 }

@@ -13,7 +13,7 @@ export interface KeyRequestRecord {
   route: string
   dialect?: Dialect
   tenant?: string
-  /** True once the caller's credential was accepted (a managed tenant's, or an allowed pass-through token); false for refusals of requests without one. */
+  /** True once the caller's credential was accepted (a tenant's, or an allowed pass-through token); false for refusals without one. */
   authenticated: boolean
   /** X-Speke-Version as sent (clipped); absent for SPEKE v1. */
   spekeVersion?: string

@@ -1,4 +1,5 @@
-// Specification of the layering (docs/architecture.md): every module of src/ sits in one layer, and imports only from its own layer or below.
+// Specification of the layering (docs/architecture.md): every module of src/ sits in one layer,
+// and imports only from its own layer or below.
 
 import t from 'tap'
 import { readdirSync, readFileSync } from 'node:fs'

@@ -127,7 +127,7 @@ export function readmeCurlExamples (readme: string): CurlExample[] {
 const README = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8')
 
 t.test('the README reader understands quoting, variables and documented statuses', async t => {
-  const ex = parseCurl(`curl -X POST "http://localhost:8080/a?t=$T" -H 'content-type: application/json' -d '{"a":1}'   # 201 made`, { T: 'x+y' })
+  const ex = parseCurl('curl -X POST "http://localhost:8080/a?t=$T" -H \'content-type: application/json\' -d \'{"a":1}\'   # 201 made', { T: 'x+y' })
   t.same([ex.method, ex.url, ex.headers['content-type'], ex.body?.toString(), ex.expectedStatus], ['POST', 'http://localhost:8080/a?t=x+y', 'application/json', '{"a":1}', 201])
   t.throws(() => parseCurl('curl http://localhost:8080/x', {}), /document its status/, 'a curl without a documented status is refused')
   t.throws(() => parseCurl('curl -X POST http://x --data-binary @../outside/a.xml  # 200', {}), /outside the repository/, 'a file outside the repository is refused')

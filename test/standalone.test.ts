@@ -27,7 +27,7 @@ export function outsideReferences (text: string): string[] {
 }
 
 t.test('the checker catches the spellings that once broke a fresh clone', async t => {
-  t.same(outsideReferences("--data-binary @../shared/fixtures/aws-speke-v2/x.xml\nok"), ['--data-binary @../shared/fixtures/aws-speke-v2/x.xml'])
+  t.same(outsideReferences('--data-binary @../shared/fixtures/aws-speke-v2/x.xml\nok'), ['--data-binary @../shared/fixtures/aws-speke-v2/x.xml'])
   t.same(outsideReferences("resolve(PROJECT_ROOT, '..', 'shared', 'xsd')").length, 1)
   t.same(outsideReferences("join(ROOT, '..', 'shared', 'fixtures')").length, 1)
   t.same(outsideReferences("join(ROOT, 'test', 'fixtures')"), [])

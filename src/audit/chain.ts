@@ -26,7 +26,11 @@ export function headOf (record: Pick<AuditRecord, 'seq' | 'hash'>): ChainHead {
 }
 
 /** Walk state over any number of interleaved chains; `startAt` names where a pruned chain may begin (a signed prune point). */
-export interface ChainWalk { heads: Map<string, ChainHead>, records: number, startAt?: (instance: string, seq: number) => ChainHead | undefined }
+export interface ChainWalk {
+  heads: Map<string, ChainHead>
+  records: number
+  startAt?: (instance: string, seq: number) => ChainHead | undefined
+}
 
 export function startWalk (startAt?: ChainWalk['startAt']): ChainWalk {
   return { heads: new Map(), records: 0, startAt }

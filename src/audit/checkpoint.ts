@@ -26,7 +26,7 @@ import { GENESIS_HASH } from './chain.js'
 import { canonicalJson, type AuditRecord, type AuditRecordBody } from './record.js'
 import { randomUUID } from 'node:crypto'
 
-export type CheckpointKind = 'checkpoint' | 'restart' | 'pruned'
+type CheckpointKind = 'checkpoint' | 'restart' | 'pruned'
 export type CheckpointStore = 'file' | 'postgres'
 
 /** What a checkpoint signs (and the signature, base64, over the canonical JSON of every other field). */
@@ -52,7 +52,7 @@ export type SignedEntry = {
 /** One line of a side log or of the anchor log: the entry, and the record that carries it (absent for "pruned"). */
 export type CheckpointLine = { checkpoint: SignedEntry, record_seq?: number, record_hash?: string, file?: string }
 
-export const CHECKPOINT_ROUTES: Record<Exclude<CheckpointKind, 'pruned'>, string> = { checkpoint: 'audit-checkpoint', restart: 'audit-restart' }
+const CHECKPOINT_ROUTES: Record<Exclude<CheckpointKind, 'pruned'>, string> = { checkpoint: 'audit-checkpoint', restart: 'audit-restart' }
 /** The pino message of an anchor line. */
 export const ANCHOR_MESSAGE = 'audit checkpoint'
 

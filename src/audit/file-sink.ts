@@ -1,4 +1,4 @@
-// File sink: JSON lines under AUDIT_DIR, group-committed with one write+fsync per batch, rotated by size or UTC day, with signed checkpoints.
+// File sink: JSON lines under AUDIT_DIR, one write+fsync per batch (group commit), rotated by size or UTC day, with signed checkpoints.
 
 import { constants, createReadStream } from 'node:fs'
 import { access, mkdir, open, readdir, type FileHandle } from 'node:fs/promises'
@@ -8,18 +8,18 @@ import { checkpointBody, entryProblem, lineOf, newEntry, type CheckpointLine, ty
 import { canonicalJson, sha256Hex, type AuditRecord, type AuditRecordBody } from './record.js'
 import { abortReason, lazyInit, type AuditSink } from './sink.js'
 
-export const DEFAULT_ROTATE_BYTES = 64 * 1024 * 1024
+const DEFAULT_ROTATE_BYTES = 64 * 1024 * 1024
 
 const SEGMENT_PATTERN = /^audit-(.+)-(\d{8})-(\d{6})\.jsonl$/
 
 export interface Segment { name: string, tag: string, day: string, n: number }
 
 /** The file-name form of an instance id: itself when file-safe, else a hash of it. */
-export function instanceTag (instanceId: string): string {
+function instanceTag (instanceId: string): string {
   return /^[A-Za-z0-9._-]{1,64}$/.test(instanceId) ? instanceId : `h${sha256Hex(instanceId).slice(0, 16)}`
 }
 
-export function segmentName (tag: string, day: string, n: number): string {
+function segmentName (tag: string, day: string, n: number): string {
   return `audit-${tag}-${day}-${String(n).padStart(6, '0')}.jsonl`
 }
 
@@ -48,7 +48,7 @@ export async function * readLines (path: string): AsyncGenerator<{ line: string,
 }
 
 /** The parseable lines of a side log (a torn or garbled line is verify's business). Missing file: none. */
-export async function readSideLog (path: string): Promise<Array<CheckpointLine & { lineNo: number }>> {
+async function readSideLog (path: string): Promise<Array<CheckpointLine & { lineNo: number }>> {
   const out: Array<CheckpointLine & { lineNo: number }> = []
   try {
     for await (const { line, lineNo, torn } of readLines(path)) {
@@ -77,7 +77,7 @@ export async function appendSideLog (path: string, lines: CheckpointLine[]): Pro
   }
 }
 
-export function utcDay (date: Date): string {
+function utcDay (date: Date): string {
   return date.toISOString().slice(0, 10).replace(/-/g, '')
 }
 
@@ -166,7 +166,9 @@ async function meetCheckpoint (dir: string, segments: Segment[], side: Checkpoin
   const start = segments.findIndex((s) => s.name === last.file)
   if (start < 0) {
     // Its file was pruned: the chain must still go on past the prune point.
-    return pruned >= target.seq && head.seq > pruned ? { lastCheckpoint: target.hash, since: head.seq - target.seq, repair: [] } : { since: 0, repair: [], lost: target }
+    return pruned >= target.seq && head.seq > pruned
+      ? { lastCheckpoint: target.hash, since: head.seq - target.seq, repair: [] }
+      : { since: 0, repair: [], lost: target }
   }
   let at: ChainHead | undefined
   let lastCheckpoint = target.hash
@@ -391,6 +393,8 @@ export function openFileSink (options: FileSinkOptions): AuditSink {
     },
     close: async () => {
       closed = true
+      // pump() replaces `draining` while we await it (a batch that arrived meanwhile starts the next drain): wait until none is left.
+      // eslint-disable-next-line no-unmodified-loop-condition -- reassigned by pump() and its finally() during the await
       while (draining !== undefined) await draining
       await dropHandle()
     }

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { MIN_SECRET_BYTES, base64Secret } from '../config.js'
 
-export const HMAC_KEY_FILE = 'audit-hmac.key'
+const HMAC_KEY_FILE = 'audit-hmac.key'
 export const MIN_HMAC_KEY_BYTES = MIN_SECRET_BYTES
 
 function isErrno (err: unknown, code: string): boolean {

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 
-export const INSTANCE_ID_FILE = 'instance-id'
+const INSTANCE_ID_FILE = 'instance-id'
 
 function readId (path: string): string | undefined {
   try {

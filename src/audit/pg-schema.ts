@@ -14,7 +14,7 @@ export function quoteSchema (schema: string): string {
 }
 
 /** Migration n (index + 1) as SQL statements for schema `s` (already quoted). */
-export const AUDIT_MIGRATIONS: ReadonlyArray<(s: string) => string[]> = [
+const AUDIT_MIGRATIONS: ReadonlyArray<(s: string) => string[]> = [
   (s) => [
     `CREATE TABLE ${s}.audit_records (
       instance_id text NOT NULL,

@@ -21,7 +21,7 @@ export interface PgSinkOptions {
 }
 
 /** A pool whose every wait is bounded by timeoutMs. */
-export function openAuditPool (databaseUrl: string, timeoutMs: number, log: AuditLog = silentLog): pg.Pool {
+function openAuditPool (databaseUrl: string, timeoutMs: number, log: AuditLog = silentLog): pg.Pool {
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     max: 10,
@@ -42,7 +42,9 @@ export function chainLockKey (schema: string, instanceId: string): string {
 }
 
 /** Brings the schema to the latest version: with the owner URL when given, else as the writer (which may not be allowed). */
-export async function ensureAuditSchema (client: pg.ClientBase, schema: string, migrateUrl: string | undefined, timeoutMs: number): Promise<void> {
+async function ensureAuditSchema (
+  client: pg.ClientBase, schema: string, migrateUrl: string | undefined, timeoutMs: number
+): Promise<void> {
   const version = await auditSchemaVersion(client, schema)
   if (version >= LATEST_AUDIT_VERSION) return
   try {
@@ -93,7 +95,9 @@ export function openPgSink (options: PgSinkOptions): AuditSink & { readonly pool
       [instance])
     const row = rows[0]
     if (row === undefined) return { head: GENESIS }
-    return { head: { seq: Number(row.seq), hash: row.hash }, ...(row.cp_seq === null || row.cp_hash === null ? {} : { checkpoint: { seq: Number(row.cp_seq), hash: row.cp_hash } }) }
+    const head = { seq: Number(row.seq), hash: row.hash }
+    if (row.cp_seq === null || row.cp_hash === null) return { head }
+    return { head, checkpoint: { seq: Number(row.cp_seq), hash: row.cp_hash } }
   }
 
   async function insertCheckpoint (client: pg.PoolClient, record: AuditRecord): Promise<CheckpointLine> {
@@ -203,4 +207,3 @@ export function openPgSink (options: PgSinkOptions): AuditSink & { readonly pool
     }
   }
 }
-

@@ -32,8 +32,8 @@ export interface AuditFilter {
 
 export interface AuditPage { records: AuditRecord[], nextCursor?: string }
 
-export const DEFAULT_QUERY_LIMIT = 100
-export const MAX_QUERY_LIMIT = 1000
+const DEFAULT_QUERY_LIMIT = 100
+const MAX_QUERY_LIMIT = 1000
 
 interface Position { time: string, instance: string, seq: number }
 
@@ -57,7 +57,7 @@ function toIso (value: string | Date, name: string): string {
   return date.toISOString()
 }
 
-export function encodeCursor (p: Position): string {
+function encodeCursor (p: Position): string {
   return Buffer.from(JSON.stringify([p.time, p.instance, p.seq])).toString('base64url')
 }
 

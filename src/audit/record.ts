@@ -62,7 +62,7 @@ export type AuditRecord = {
   outcome: Outcome
   status: number
   error: string | null
-  /** The error code (docs/errors.md) of a failed request; absent otherwise and from records written before it was kept (they hash as before). */
+  /** The error code (docs/errors.md) of a failed request; absent otherwise and in older records (which hash as before). */
   error_code?: string
   returned_kids: string[]
   key_fingerprints: string[]
@@ -77,7 +77,7 @@ export type AuditRecord = {
 }
 
 /** The route of the one record per minute that counts refusals of requests without a valid credential. */
-export const REFUSAL_SUMMARY_ROUTE = 'refusal-summary'
+const REFUSAL_SUMMARY_ROUTE = 'refusal-summary'
 
 /** A record before a sink places it in its chain. */
 export type AuditRecordBody = Omit<AuditRecord, 'seq' | 'prev_hash' | 'hash'>
@@ -122,7 +122,7 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 
 /** Text that survives UTF-8 and PostgreSQL unchanged: no NUL, no lone surrogate, bounded length. */
 export function cleanText (value: string, max: number): string {
-  const clean = value.replace(/\u0000/g, '\uFFFD').replace(LONE_SURROGATE, '\uFFFD')
+  const clean = value.replaceAll('\u0000', '\uFFFD').replace(LONE_SURROGATE, '\uFFFD')
   return clean.length > max ? `${clean.slice(0, max)}…` : clean
 }
 

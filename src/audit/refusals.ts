@@ -3,11 +3,11 @@
 import { cleanText, MAX_REFLECTED, type RefusalCount, type RefusalSummary } from './record.js'
 
 /** Distinct (route, status, reason, client IP) keys counted per window; refusals past this go to `other`. */
-export const MAX_COUNTED_KEYS = 1000
+const MAX_COUNTED_KEYS = 1000
 /** Keys itemised in the summary record, the most refused first; the rest are added to `other`. */
-export const SUMMARY_TOP = 50
+const SUMMARY_TOP = 50
 
-export interface Refusal { route: string, status: number, reason: string, callerIp?: string }
+interface Refusal { route: string, status: number, reason: string, callerIp?: string }
 
 export interface RefusalCounter {
   /** Counts one refusal into the window that holds `now`. Returns the summary of the previous window when `now` left it. */

@@ -5,7 +5,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, ty
 import { join } from 'node:path'
 import { sha256Hex } from './record.js'
 
-export const SIGNING_KEY_FILE = 'audit-signing.key'
+const SIGNING_KEY_FILE = 'audit-signing.key'
 
 export interface SigningKey {
   privateKey: KeyObject
@@ -60,13 +60,6 @@ function resolveSpec (spec: string, env: NodeJS.ProcessEnv): { pem: string, sour
   }
   // Inline PEM; environments often carry it with literal \n.
   return { pem: value.includes('\\n') ? value.replace(/\\n/g, '\n') : value, source: 'AUDIT_SIGNING_KEY' }
-}
-
-/** True when the value has one of the three accepted forms (checked at config load, without reading anything). */
-export function signingKeySpecProblem (spec: string): string | undefined {
-  const v = spec.trim()
-  if (v.startsWith('file:') || v.startsWith('env:') || v.startsWith('-----BEGIN PRIVATE KEY-----')) return undefined
-  return 'AUDIT_SIGNING_KEY must be a PKCS#8 PEM (-----BEGIN PRIVATE KEY-----…), file:PATH or env:NAME'
 }
 
 /** The signing key from AUDIT_SIGNING_KEY when set, else from DATA_DIR (never created when `create` is false). */

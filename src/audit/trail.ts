@@ -1,4 +1,4 @@
-// Audit trail: one record per authenticated request, one summary per minute of refusals without a valid credential, signed checkpoints; fails closed (503).
+// Audit trail: a record per authenticated request, a per-minute summary of refusals without a credential, signed checkpoints; fails closed.
 
 import { statfs } from 'node:fs/promises'
 import { ProxyError } from '../errors.js'
@@ -133,7 +133,15 @@ export async function openAuditTrail (settings: AuditSettings, log: AuditLog = s
     source = { kind: 'files', dir: settings.dir }
   }
   if (settings.databaseUrl !== undefined) {
-    const pgSink = openPgSink({ databaseUrl: settings.databaseUrl, schema: settings.databaseSchema, instanceId: settings.instanceId, timeoutMs, log, migrateUrl: settings.databaseMigrateUrl, checkpoints })
+    const pgSink = openPgSink({
+      databaseUrl: settings.databaseUrl,
+      schema: settings.databaseSchema,
+      instanceId: settings.instanceId,
+      timeoutMs,
+      log,
+      migrateUrl: settings.databaseMigrateUrl,
+      checkpoints
+    })
     sinks.push(pgSink)
     source = { kind: 'postgres', pool: pgSink.pool, schema: pgSink.schema }
   }

@@ -47,7 +47,9 @@ interface ChainState {
 
 /** The state of one verification: side entries first, then records in chain order, then the cross-checks. */
 function createCheck (store: CheckpointStore, options: VerifyOptions) {
-  const verifier: Verifier | undefined = options.publicKey === undefined ? undefined : { publicKey: options.publicKey, keyId: keyIdOf(options.publicKey) }
+  const verifier: Verifier | undefined = options.publicKey === undefined
+    ? undefined
+    : { publicKey: options.publicKey, keyId: keyIdOf(options.publicKey) }
   const prunes = new Map<string, Map<number, Located<SignedEntry>>>()
   const sideLines: Array<Located<CheckpointLine>> = []
   const chains = new Map<string, ChainState>()
@@ -203,10 +205,17 @@ export async function verifyAuditDatabase (databaseUrl: string, schema = 'public
     await client.connect()
     const hasSide = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [`${s}.audit_checkpoints`])
     if (hasSide.rows[0]?.t != null) {
-      const side = await client.query<{ instance_id: string, kind: string, seq: string, record_seq: string | null, record_hash: string | null, entry: SignedEntry }>(
+      const side = await client.query<{
+        instance_id: string, kind: string, seq: string, record_seq: string | null, record_hash: string | null, entry: SignedEntry
+      }>(
         `SELECT instance_id, kind, seq, record_seq, record_hash, entry FROM ${s}.audit_checkpoints ORDER BY instance_id, stored_at, seq`)
       for (const row of side.rows) {
-        check.side({ checkpoint: row.entry, ...(row.record_seq === null ? {} : { record_seq: Number(row.record_seq) }), ...(row.record_hash === null ? {} : { record_hash: row.record_hash }) },
+        const line = {
+          checkpoint: row.entry,
+          ...(row.record_seq === null ? {} : { record_seq: Number(row.record_seq) }),
+          ...(row.record_hash === null ? {} : { record_hash: row.record_hash })
+        }
+        check.side(line,
           `audit_checkpoints row (instance_id=${JSON.stringify(row.instance_id)}, kind=${row.kind}, seq=${row.seq})`)
       }
     }

@@ -4,7 +4,7 @@ import { badRequest } from '../errors.js'
 
 const UTF8_BOM = [0xef, 0xbb, 0xbf]
 
-export type XmlEncoding = 'utf-8' | 'utf-16le' | 'utf-16be'
+type XmlEncoding = 'utf-8' | 'utf-16le' | 'utf-16be'
 
 /** Decode an XML document's bytes to text, honouring a BOM or the encoding declaration. */
 export function decodeXmlBytes (bytes: Uint8Array): string {

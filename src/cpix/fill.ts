@@ -14,7 +14,7 @@ import { isSpekeV2 } from '../protocol.js'
 import { childElements, firstChild, makeElement, prefixOf, qualified, removeChild, setText, writeXml } from './xml.js'
 import type { XmlElement } from './xml.js'
 
-export interface KeyContext {
+interface KeyContext {
   /** The kid the request asked for. */
   kid: string
   contentId: string
@@ -22,7 +22,7 @@ export interface KeyContext {
   periodIndex?: number
 }
 
-export interface KeyMaterial {
+interface KeyMaterial {
   /** The kid of the answer: the request's (SPEKE) or one the key server assigns (PallyCon API). */
   kid: string
   key: Buffer

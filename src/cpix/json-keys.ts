@@ -39,7 +39,7 @@ export interface JsonKeyRequest {
   period_index?: number
 }
 
-export interface JsonContentKey {
+interface JsonContentKey {
   track_type?: string
   key_id_hex: string
   key_id_b64: string

@@ -37,7 +37,7 @@ export interface ContentKey {
   encrypted: boolean
 }
 
-export interface HlsSignaling {
+interface HlsSignaling {
   element: XmlElement
   playlist?: string
   value: string

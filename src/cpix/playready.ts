@@ -10,7 +10,7 @@ const WRMHEADER_VERSIONS = ['4.0.0.0', '4.1.0.0', '4.2.0.0', '4.3.0.0'] as const
 /** Microsoft: the PlayReady header must stay below 15 KB. */
 const MAX_WRMHEADER_BYTES = 15 * 1024
 
-export interface WrmHeaderKid { kid: string; algId?: string; checksum?: string }
+interface WrmHeaderKid { kid: string; algId?: string; checksum?: string }
 export interface ParsedWrmHeader {
   version: string
   kids: WrmHeaderKid[]

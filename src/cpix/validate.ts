@@ -72,6 +72,7 @@ function validateContentId (doc: CpixDocument): void {
   const tooLong = contentIdTooLong(contentId)
   if (tooLong !== undefined) throw tooLong
   // The content id goes into HLS key tags (skd:// and key URIs inside "…") and Widevine data: a quote or a control character would break them.
+  // eslint-disable-next-line no-control-regex -- the point: find the control characters that would break an HLS key tag
   if (/["\u0000-\u001f\u007f]/.test(contentId)) {
     throw unprocessable('Content id contains a double quote or a control character, which cannot travel in HLS key tags: use letters, digits and punctuation other than "', 'CONTENT_ID_INVALID')
   }

@@ -10,7 +10,7 @@ import { parsePsshBoxes } from './pssh.js'
 import { PLAYREADY, WIDEVINE, drmSystem } from './systems.js'
 import { decodeWidevinePsshData } from './widevine.js'
 
-export interface VerifiedKey { kid: string, key: Buffer }
+interface VerifiedKey { kid: string, key: Buffer }
 
 export interface VerifiedReply {
   /** Reply kid for each request kid (identical unless the KMS overrode kids). */
@@ -113,7 +113,9 @@ function checkRequestedChildren (asked: DrmSystem, answer: DrmSystem): void {
   if (asked.pssh !== undefined && !hlsOnly && blank(answer.pssh)) throw problem(`${where} has no PSSH`)
   // ContentProtectionData is derived from the PSSH (PallyCon often leaves it out; SPEKE v2 repair writes it): fatal only without a PSSH.
   if (asked.contentProtectionData !== undefined && !hlsOnly && blank(answer.contentProtectionData) && blank(answer.pssh)) throw problem(`${where} has no ContentProtectionData`)
-  if (asked.hlsSignaling.length > 0 && answer.hlsSignaling.every(h => blank(h.value))) throw problem(`${where} has no HLSSignalingData`)
+  // HLS has no key tag for some systems (WisePlay, NCG, W3C common): no answer can carry one (SPEKE v2 refuses such asks up front).
+  const hlsPossible = drmSystem(asked.systemId)?.hls !== false
+  if (hlsPossible && asked.hlsSignaling.length > 0 && answer.hlsSignaling.every(h => blank(h.value))) throw problem(`${where} has no HLSSignalingData`)
   if (asked.smoothStreaming !== undefined && blank(answer.smoothStreaming)) throw problem(`${where} has no SmoothStreamingProtectionHeaderData`)
 }
 

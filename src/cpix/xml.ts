@@ -16,8 +16,8 @@ export interface XmlElement {
   children: XmlNode[]
 }
 
-export interface XmlText { kind: 'text', text: string }
-export interface XmlComment { kind: 'comment', text: string }
+interface XmlText { kind: 'text', text: string }
+interface XmlComment { kind: 'comment', text: string }
 export type XmlNode = XmlElement | XmlText | XmlComment
 
 type RawNode = Record<string, unknown>

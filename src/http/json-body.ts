@@ -12,4 +12,3 @@ export function addJsonParser (app: FastifyInstance): void {
     }
   })
 }
-

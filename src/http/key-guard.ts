@@ -1,4 +1,4 @@
-// The gate in front of every key route, run on the URL alone before any body byte is read: shed load, limit per client address, identify the caller, limit per tenant.
+// The gate before every key route, on the URL alone, before any body byte: shed load, limit per address, identify caller, limit per tenant.
 
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ProxyError, isProxyError } from '../errors.js'
@@ -9,7 +9,9 @@ import { refuseKeyRequest } from './key-reply.js'
 import type { KeyRouteOptions } from './key-reply.js'
 
 /** A fixed-window counter (e.g. @fastify/rate-limit's createRateLimit): whether this request is over the limit, and for how long. */
-export type Limiter = (request: FastifyRequest) => Promise<{ isAllowed: true } | { isAllowed: false, isExceeded: boolean, max: number, ttlInSeconds: number }>
+export type Limiter = (request: FastifyRequest) => Promise<
+  { isAllowed: true } | { isAllowed: false, isExceeded: boolean, max: number, ttlInSeconds: number }
+>
 
 export interface KeyGuard {
   tenants: TenantRegistry
@@ -22,7 +24,7 @@ export interface KeyGuard {
   perTenant?: Limiter
 }
 
-/** The onRequest hook: Fastify has routed the request, so the matched route's config says whether it is a key route, for every spelling of its URL. */
+/** The onRequest hook: Fastify has routed the request, so the matched route's config says if it is a key route, however it is spelt. */
 export function keyGuard (guard: KeyGuard): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined> {
   return async (request, reply) => {
     const route = keyRouteOf(request)

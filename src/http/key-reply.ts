@@ -18,7 +18,9 @@ const ERROR_CODE_HEADER = 'x-speke-proxy-error'
 /** Writes the durable record of a key request; rejects (ProxyError 503) when no audit sink confirmed it. */
 export type AuditHook = (event: AuditEvent) => Promise<void>
 
-export async function sendKeyResponse (request: FastifyRequest, reply: FastifyReply, response: KeyResponse, opts: KeyRouteOptions): Promise<FastifyReply> {
+export async function sendKeyResponse (
+  request: FastifyRequest, reply: FastifyReply, response: KeyResponse, opts: KeyRouteOptions
+): Promise<FastifyReply> {
   let final = response
   let auditSeconds: number | undefined
   if (opts.audit !== undefined) {
@@ -59,12 +61,15 @@ export type KeyObserver = (record: KeyRequestRecord, seconds: { total: number, a
  * A key request refused outside the pipeline (overload, rate limit, no valid credential, bad path, body too large):
  * audited and logged all the same. Its record says whether the caller had been identified by then.
  */
-export async function refuseKeyRequest (request: FastifyRequest, reply: FastifyReply, error: ProxyError, opts: KeyRouteOptions, headers: Record<string, string> = {}): Promise<FastifyReply> {
+export async function refuseKeyRequest (
+  request: FastifyRequest, reply: FastifyReply, error: ProxyError, opts: KeyRouteOptions, headers: Record<string, string> = {}
+): Promise<FastifyReply> {
   const route = keyRouteOf(request) ?? 'unknown'
   const spekeVersion = spekeVersionOf(request)
   const identified = callerOf(request)
   const record = { route, tenant: identified?.caller.tenant, authenticated: identified !== undefined, spekeVersion, outcome: 'rejected' as const }
-  return await sendKeyResponse(request, reply, refusal(error, record, { ...spekeHeaders(route, spekeVersion, USER_AGENT), ...headers }), opts)
+  const refused = refusal(error, record, { ...spekeHeaders(route, spekeVersion, USER_AGENT), ...headers })
+  return await sendKeyResponse(request, reply, refused, opts)
 }
 
 /** The key request's record with what only the HTTP exchange knows: request id, client, user agent, bodies, keys. */

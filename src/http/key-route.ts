@@ -1,4 +1,4 @@
-// What a key request is, read from the parsed request: its key route (the matched route's config, never the raw URL), enc-token, caller, SPEKE version and body.
+// A key request as parsed: its key route (the matched route's config, never the raw URL), enc-token, caller, SPEKE version and body.
 
 import type { FastifyRequest } from 'fastify'
 import { ProxyError, badRequest, clip } from '../errors.js'
@@ -35,7 +35,7 @@ export function aneviaPath (params: unknown): AneviaPath {
 }
 
 /** What the caller put in the enc-token position, read from the router's parsed query or path (never a regex over the raw URL). */
-export function presentedToken (request: FastifyRequest, route: KeyRouteName): string | undefined {
+function presentedToken (request: FastifyRequest, route: KeyRouteName): string | undefined {
   if (route === 'speke' || route === 'keys-json') {
     const value = (request.query as Record<string, string | string[] | undefined>)['enc-token']
     if (Array.isArray(value)) throw badRequest('enc-token is given more than once in the URL: give it once', 'REPEATED_TOKEN')

@@ -1,4 +1,5 @@
-// One key request, start to finish: caller (identified before the body was read) → Content-Type → SPEKE version → CPIX validation → key provider → reply checks → audit → reply.
+// One key request, start to finish: caller (identified before the body was read) → Content-Type → SPEKE version → CPIX validation
+// → key provider → reply checks → audit → reply.
 
 import { isProxyError } from '../errors.js'
 import { decodeXmlBytes } from '../cpix/decode.js'
@@ -43,7 +44,7 @@ export type ReplyCheck = (input: {
   anevia?: AneviaAsk
 }) => CheckedReply
 
-export interface CheckedReply extends ProviderReply {
+interface CheckedReply extends ProviderReply {
   /** Keys the verification read from the reply (for audit fingerprints). */
   returnedKeys?: ReturnedKey[]
   /** What repair changed, for the log. */
@@ -75,9 +76,20 @@ export async function handleKeyRequest (deps: PipelineDeps, req: KeyRequest): Pr
       record.request = summarizeRequest(doc)
       validateRequest(doc, dialect)
     }
-    if (req.anevia !== undefined) record.request = { contentId: req.anevia.contentId, kids: [], drmSystems: [], trackTypes: [], keyPeriods: [] }
+    if (req.anevia !== undefined) {
+      record.request = { contentId: req.anevia.contentId, kids: [], drmSystems: [], trackTypes: [], keyPeriods: [] }
+    }
 
-    const reply = await callProvider(deps, { route: kmsRoute, dialect, token: caller.upstreamToken, spekeVersion: req.spekeVersion, keyRotation: req.keyRotation, anevia: req.anevia, body: req.body, contentType: req.contentType }, record)
+    const reply = await callProvider(deps, {
+      route: kmsRoute,
+      dialect,
+      token: caller.upstreamToken,
+      spekeVersion: req.spekeVersion,
+      keyRotation: req.keyRotation,
+      anevia: req.anevia,
+      body: req.body,
+      contentType: req.contentType
+    }, record)
     rejectNonCpix(reply, secretsOf(caller, req.credential))
     const checked: CheckedReply = deps.checkReply?.({ request: doc, reply, dialect, anevia: req.anevia }) ?? reply
     record.outcome = checked.status >= 200 && checked.status < 300 ? 'ok' : 'upstream_error'

@@ -1,4 +1,4 @@
-// Admin routes: GET /admin/audit (query the trail) and POST /admin/audit/hash (HMAC a known value), behind a bearer ADMIN_TOKEN, rate limited per IP.
+// Admin routes: GET /admin/audit (query the trail), POST /admin/audit/hash (HMAC a value), behind a bearer ADMIN_TOKEN, limited per IP.
 
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -16,12 +16,12 @@ export interface AdminRoutesOptions {
 }
 
 /** An admin token is worth guessing: each client IP gets this many admin requests a minute, right or wrong. */
-export const ADMIN_RATE_LIMIT_PER_MINUTE = 30
+const ADMIN_RATE_LIMIT_PER_MINUTE = 30
 /** Client IPs tracked at once; past this the oldest window is dropped. */
 const MAX_TRACKED_IPS = 10_000
 
 /** A fixed one-minute window per client IP. Returns the seconds to wait when over the limit, else undefined. */
-export function createIpLimiter (perMinute: number, now: () => number = Date.now): (ip: string) => number | undefined {
+function createIpLimiter (perMinute: number, now: () => number = Date.now): (ip: string) => number | undefined {
   const windows = new Map<string, { start: number, count: number }>()
   return (ip) => {
     const t = now()

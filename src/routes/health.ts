@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify'
 
 /** A readiness check: true passes; false fails; a string fails and says why (shown under `reasons`). */
-export type CheckResult = boolean | string
+type CheckResult = boolean | string
 
 export interface Readiness {
   provider: string

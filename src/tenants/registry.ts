@@ -24,7 +24,7 @@ export interface TenantRegistry {
  */
 export const PASSTHROUGH_PREFIX = 'site:'
 
-export function passthroughTenant (siteId: string): string {
+function passthroughTenant (siteId: string): string {
   return `${PASSTHROUGH_PREFIX}${siteId}`
 }
 
@@ -116,6 +116,7 @@ export function resolveCaller (presented: string | undefined, registry: TenantRe
   if (presented === undefined || presented.trim() === '') {
     throw new ProxyError('MISSING_TOKEN', 'Missing enc-token: put your PallyCon KMS token or proxy credential in the URL')
   }
+  // eslint-disable-next-line no-control-regex -- the point: a token with a control character is refused, never looked up or forwarded
   if (/[\s\u0000-\u001f\u007f]/.test(presented)) {
     throw new ProxyError('BAD_TOKEN', 'The enc-token contains whitespace or control characters: copy it again without them')
   }

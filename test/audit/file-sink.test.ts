@@ -15,7 +15,9 @@ const settings = (dir: string, more: Partial<AuditSettings> = {}): AuditSettings
 const parse = (lines: string[]): AuditRecord[] => lines.map((l) => JSON.parse(l) as AuditRecord)
 
 /** Wraps FileHandle#sync for the duration of a test: `onSync` runs before each real fsync, `after` once it returns. */
-async function watchFsync (t: Parameters<Parameters<typeof t.test>[1]>[0], hooks: { before?: () => void, after?: () => void, delayMs?: number }): Promise<void> {
+async function watchFsync (
+  t: Parameters<Parameters<typeof t.test>[1]>[0], hooks: { before?: () => void, after?: () => void, delayMs?: number }
+): Promise<void> {
   const probe = await open(join(t.testdir(), 'probe'), 'w')
   const proto = Object.getPrototypeOf(probe) as { sync: (this: FileHandle) => Promise<void> }
   await probe.close()

@@ -11,14 +11,22 @@ const T0 = Date.parse('2025-03-01T00:00:00.000Z')
 const at = (minute: number): string => new Date(T0 + minute * 60_000).toISOString()
 
 /** Ten records, minute i for record i. */
-async function seed (t: Parameters<Parameters<typeof t.test>[1]>[0]): Promise<{ sources: Array<[string, AuditSource]>, close: () => Promise<void> } | undefined> {
+async function seed (
+  t: Parameters<Parameters<typeof t.test>[1]>[0]
+): Promise<{ sources: Array<[string, AuditSource]>, close: () => Promise<void> } | undefined> {
   const schema = await pgSchema(t)
   if (schema === undefined) return undefined
   const dir = join(t.testdir(), 'audit')
   let minute = 0
   const trail = await openAuditTrail({
-    dir, databaseUrl: PG_URL, databaseSchema: schema, hmacKey: HMAC_KEY, instanceId: 'proxy-a',
-    failOpen: false, writeTimeoutMs: 3000, clock: () => new Date(T0 + minute * 60_000)
+    dir,
+    databaseUrl: PG_URL,
+    databaseSchema: schema,
+    hmacKey: HMAC_KEY,
+    instanceId: 'proxy-a',
+    failOpen: false,
+    writeTimeoutMs: 3000,
+    clock: () => new Date(T0 + minute * 60_000)
   })
   for (let i = 0; i < 10; i++) {
     minute = i

@@ -49,7 +49,8 @@ const provider = localProvider({ secret: Buffer.alloc(32, 3), playReadyLaUrl: 'h
 
 /** A real, complete reply: 'speke' (SPEKE v2, correct as it is) keeps kids; 'pallycon-v2' assigns its own as PallyCon's KMS does. */
 async function answer (requestXml: string, route: KeyRoute = 'speke', spekeVersion = '2.0'): Promise<string> {
-  const reply = await provider.getKeys({ route, dialect: dialectFor(route, spekeVersion), token: DEMO_TOKEN, spekeVersion, body: Buffer.from(requestXml) }, AbortSignal.timeout(5000))
+  const request = { route, dialect: dialectFor(route, spekeVersion), token: DEMO_TOKEN, spekeVersion, body: Buffer.from(requestXml) }
+  const reply = await provider.getKeys(request, AbortSignal.timeout(5000))
   if (reply.status !== 200) throw new Error(`the embedded provider refused: ${reply.body.toString()}`)
   return reply.body.toString('utf8')
 }

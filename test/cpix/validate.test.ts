@@ -1,4 +1,5 @@
-// Request validation: every fixture from a real sender gets the verdict its provenance implies, and every AWS suite case its status and string.
+// Request validation: every fixture from a real sender gets the verdict its provenance implies,
+// and every AWS suite case its status and string.
 
 import t from 'tap'
 import { readFileSync } from 'node:fs'
@@ -124,7 +125,7 @@ t.test('PallyCon API: single-key requests may pair DRM systems with another kid,
 })
 
 t.test('system ids match case-insensitively and CPIX@id may start with a digit', async t => {
-  const xml = `<cpix:CPIX id="1f3e-content" xmlns:cpix="urn:dashif:org:cpix"><cpix:ContentKeyList><cpix:ContentKey kid="5117AADC-ED9C-46A7-B459-EDEA55C7D953"/></cpix:ContentKeyList><cpix:DRMSystemList><cpix:DRMSystem kid="5117aadc-ed9c-46a7-b459-edea55c7d953" systemId="EDEF8BA9-79D6-4ACE-A3C8-27DCD51D21ED"/></cpix:DRMSystemList></cpix:CPIX>`
+  const xml = '<cpix:CPIX id="1f3e-content" xmlns:cpix="urn:dashif:org:cpix"><cpix:ContentKeyList><cpix:ContentKey kid="5117AADC-ED9C-46A7-B459-EDEA55C7D953"/></cpix:ContentKeyList><cpix:DRMSystemList><cpix:DRMSystem kid="5117aadc-ed9c-46a7-b459-edea55c7d953" systemId="EDEF8BA9-79D6-4ACE-A3C8-27DCD51D21ED"/></cpix:DRMSystemList></cpix:CPIX>'
   t.equal(verdict(Buffer.from(`\n  ${xml}`), 'speke-v1')?.message, undefined)
 })
 

@@ -17,12 +17,12 @@ export interface Template {
 }
 
 /** Short-form intrinsic names; !Ref and !Condition keep their name in long form, the others become Fn::Name. */
-export const INTRINSICS = [
+const INTRINSICS = [
   'Ref', 'Condition', 'Sub', 'GetAtt', 'Join', 'Select', 'Split', 'If', 'Equals', 'Not', 'And', 'Or',
   'FindInMap', 'Base64', 'Cidr', 'GetAZs', 'ImportValue', 'Transform', 'Length', 'ToJsonString'
 ] as const
 
-export const PSEUDO_PARAMETERS = new Set([
+const PSEUDO_PARAMETERS = new Set([
   'AWS::AccountId', 'AWS::NotificationARNs', 'AWS::NoValue', 'AWS::Partition', 'AWS::Region',
   'AWS::StackId', 'AWS::StackName', 'AWS::URLSuffix'
 ])
@@ -30,7 +30,7 @@ export const PSEUDO_PARAMETERS = new Set([
 const longName = (name: string): string => (name === 'Ref' || name === 'Condition' ? name : `Fn::${name}`)
 
 /** yaml customTags: each short form as a scalar, a sequence and a mapping, resolved to the long (JSON) form. */
-export const cfnTags: Array<ScalarTag | CollectionTag> = INTRINSICS.flatMap((name) => {
+const cfnTags: Array<ScalarTag | CollectionTag> = INTRINSICS.flatMap((name) => {
   const key = longName(name)
   const scalar: ScalarTag = {
     tag: `!${name}`,
@@ -72,7 +72,7 @@ export function subVariables (text: string): string[] {
 }
 
 /** Fn::Sub's template string and explicit variable names, whichever form it has. */
-export function subParts (value: Json): { text: string, vars: Set<string> } | undefined {
+function subParts (value: Json): { text: string, vars: Set<string> } | undefined {
   if (typeof value === 'string') return { text: value, vars: new Set() }
   if (Array.isArray(value) && typeof value[0] === 'string' && (value.length === 1 || isObject(value[1]))) {
     return { text: value[0], vars: new Set(isObject(value[1]) ? Object.keys(value[1]) : []) }
@@ -240,7 +240,9 @@ export function trustProblems (template: Template, roleId: string, services: str
 }
 
 /** Allow statements of the role's inline policies as { actions, resources (rendered with `values`) }. */
-export function roleAllows (template: Template, roleId: string, values: Record<string, string>): Array<{ actions: string[], resources: string[] }> {
+export function roleAllows (
+  template: Template, roleId: string, values: Record<string, string>
+): Array<{ actions: string[], resources: string[] }> {
   const allows: Array<{ actions: string[], resources: string[] }> = []
   for (const policy of asList(template.Resources[roleId]?.Properties?.Policies)) {
     if (!isObject(policy) || !isObject(policy.PolicyDocument)) continue

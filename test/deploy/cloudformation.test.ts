@@ -171,7 +171,10 @@ t.test('a deployment of every method and a stage named by StageName', async (t) 
 
 t.test('SpekeAccessRole trusts exactly MediaConvert, MediaPackage and MediaPackage v2', async (t) => {
   t.same(trustProblems(template, ROLE, SERVICES), [])
-  const statement = (tpl: Template): JsonObject => ((props(tpl, ROLE).AssumeRolePolicyDocument as JsonObject).Statement as Json[])[0] as JsonObject
+  const statement = (tpl: Template): JsonObject => {
+    const document = props(tpl, ROLE).AssumeRolePolicyDocument as JsonObject
+    return (document.Statement as Json[])[0] as JsonObject
+  }
   const extra = copy()
   ;((statement(extra).Principal as JsonObject).Service as Json[]).push('lambda.amazonaws.com')
   t.match(trustProblems(extra, ROLE, SERVICES), [/expected exactly/], 'a fourth trusted service is caught')

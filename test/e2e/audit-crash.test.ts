@@ -35,7 +35,12 @@ function uniqueRequest (n: number): { contentId: string, kid: string, body: stri
   return { contentId, kid, body }
 }
 
-interface Running { child: ChildProcess, url: string, output: string[], exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }> }
+interface Running {
+  child: ChildProcess
+  url: string
+  output: string[]
+  exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
+}
 
 /** Spawns the built server with a clean environment (nothing inherited but PATH) and waits for its listening line. */
 async function spawnProxy (dataDir: string): Promise<Running> {
@@ -118,6 +123,7 @@ t.test('SIGKILL under load: every key served has its record on disk and the chai
   let startedAtKill = 0
 
   async function worker (): Promise<void> {
+    // eslint-disable-next-line no-unmodified-loop-condition -- `killed` is set by the test body while this worker awaits its request
     while (!killed && started < MAX_REQUESTS) {
       const req = uniqueRequest(started++)
       inFlight++
@@ -141,6 +147,7 @@ t.test('SIGKILL under load: every key served has its record on disk and the chai
 
   const began = Date.now()
   const workers = Array.from({ length: CONCURRENCY }, async () => await worker())
+  // eslint-disable-next-line no-unmodified-loop-condition -- the workers advance `started` while this loop sleeps
   while (Date.now() - began < MAX_LOAD_MS && (Date.now() - began < LOAD_MS || served.length < MIN_SERVED) && started < MAX_REQUESTS) {
     await new Promise((resolve) => setTimeout(resolve, 10))
   }
@@ -172,7 +179,15 @@ t.test('SIGKILL under load: every key served has its record on disk and the chai
     found++
     const r = mine[0]
     const expected = { outcome: 'ok', status: 200, route: 'speke', tenant: 'site:DEMO', requested_kids: [s.kid], returned_kids: [s.kid], key_fingerprints: s.key === undefined ? [] : [fingerprint(s.key)] }
-    const actual = { outcome: r.outcome, status: r.status, route: r.route, tenant: r.tenant, requested_kids: r.requested_kids, returned_kids: r.returned_kids, key_fingerprints: r.key_fingerprints }
+    const actual = {
+      outcome: r.outcome,
+      status: r.status,
+      route: r.route,
+      tenant: r.tenant,
+      requested_kids: r.requested_kids,
+      returned_kids: r.returned_kids,
+      key_fingerprints: r.key_fingerprints
+    }
     if (JSON.stringify(actual) !== JSON.stringify(expected)) wrong.push(`${s.contentId}: ${JSON.stringify(actual)}`)
   }
   t.ok(served.every((s) => s.key !== undefined), 'every 200 carried a content key')

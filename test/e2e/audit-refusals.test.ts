@@ -1,4 +1,5 @@
-// Refusals made before the pipeline are audited too (one record each for an identified caller, a per-minute summary without one); readiness follows the audit sink.
+// Refusals made before the pipeline are audited too (one record each for an identified caller,
+// a per-minute summary without one); readiness follows the audit sink.
 
 import t from 'tap'
 import { execFileSync } from 'node:child_process'

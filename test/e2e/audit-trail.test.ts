@@ -198,7 +198,8 @@ function allFileText (dir: string): string {
 
 async function dbRecords (schema: string): Promise<AuditRecord[]> {
   const rows = await sql<Record<string, unknown>>(`SELECT * FROM "${schema}".audit_records ORDER BY instance_id, seq`)
-  // The refusals, checkpoint and error_code columns are NULL on every record but refusal summaries, checkpoints and failed requests, whose records alone have such a field.
+  // The refusals, checkpoint and error_code columns are NULL on every record but refusal summaries, checkpoints and failed requests,
+  // whose records alone have such a field.
   return rows.map(({ refusals, checkpoint, error_code: errorCode, ...r }) => ({
     ...r,
     ...(refusals === null ? {} : { refusals }),
@@ -284,7 +285,8 @@ t.test('every request of a mixed run is recorded exactly once, alike in the file
     const summaries = records.filter((r) => r.route === 'refusal-summary')
     t.equal(summaries.length, 1, `${sinkName}: one refusal summary`)
     const anonymous = sent.filter((s) => s.anonymous === true)
-    const summary = (summaries[0] as unknown as { refusals?: { total: number, top: Array<{ route: string, status: number, caller_ip: string, count: number }> } }).refusals
+    type Summary = { refusals?: { total: number, top: Array<{ route: string, status: number, caller_ip: string, count: number }> } }
+    const summary = (summaries[0] as unknown as Summary).refusals
     t.equal(summary?.total, anonymous.length, `${sinkName}: the summary counts every refusal without a valid credential`)
     for (const route of new Set(anonymous.map((s) => s.expect.route))) {
       const counted = (summary?.top ?? []).filter((c) => c.route === route && c.caller_ip === '127.0.0.1' && c.status === 401).reduce((n, c) => n + c.count, 0)
@@ -346,7 +348,9 @@ t.test('every request of a mixed run is recorded exactly once, alike in the file
 })
 
 /** Starts a proxy whose only sink is broken, and checks it refuses keys but keeps answering the heartbeat. */
-async function expectFailClosed (t: Test, env: Record<string, string>, servedKey: { kid: string, key: Buffer } | undefined): Promise<RunningProxy> {
+async function expectFailClosed (
+  t: Test, env: Record<string, string>, servedKey: { kid: string, key: Buffer } | undefined
+): Promise<RunningProxy> {
   const proxy = await startProxy({ KMS_URL: 'local', LOCAL_KMS_SECRET, AUDIT_HMAC_KEY: HMAC_KEY.toString('base64'), AUDIT_WRITE_TIMEOUT_MS: '1000', ...env })
   t.teardown(async () => { await proxy.close() })
   const call = okV1(DEMO_TOKEN, 'DEMO', 'e2e-fail-closed')

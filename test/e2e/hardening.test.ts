@@ -1,4 +1,5 @@
-// Hostile and odd input: no token is ever echoed, nothing crashes into a 500, limits cannot be gamed, and SPEKE headers stay on every refusal.
+// Hostile and odd input: no token is ever echoed, nothing crashes into a 500, limits cannot be gamed,
+// and SPEKE headers stay on every refusal.
 
 import t from 'tap'
 import { request } from 'undici'
@@ -14,7 +15,9 @@ const V1_REQUEST = fixture('aws-speke-v1/aws-doc-v1-vod-request-aes128-sampleaes
 const V2_REQUEST = fixture('aws-speke-v2/aws-doc-v2-kid-override-request-widevine-cbcs-live.xml')
 const XML = { 'content-type': 'application/xml' }
 
-async function call (url: string, init: Parameters<typeof request>[1] = {}): Promise<{ status: number, headers: Record<string, string | string[] | undefined>, text: string }> {
+async function call (
+  url: string, init: Parameters<typeof request>[1] = {}
+): Promise<{ status: number, headers: Record<string, string | string[] | undefined>, text: string }> {
   const res = await request(url, init)
   return { status: res.statusCode, headers: res.headers, text: await res.body.text() }
 }
@@ -148,10 +151,10 @@ t.test('every key refusal says whether the caller was identified: the guard refu
   const proxy = await startProxy({ AUDIT: 'off', BODY_LIMIT: '2048' })
   t.teardown(() => proxy.close())
   const cases: Array<[string, Parameters<typeof request>[1], number]> = [
-    [`/cpix/getKey`, { method: 'POST', headers: { 'content-type': 'text/html' }, body: 'x' }, 401],
+    ['/cpix/getKey', { method: 'POST', headers: { 'content-type': 'text/html' }, body: 'x' }, 401],
     [`/cpix/getKey?enc-token=${DEMO_TOKEN}`, { method: 'POST', headers: { 'content-type': 'text/html' }, body: 'x' }, 415],
     [`/cpix/getKey?enc-token=${DEMO_TOKEN}`, { method: 'POST', headers: XML, body: Buffer.alloc(4096, 0x20) }, 413],
-    [`/v2/cpix/pallycon/getKey/not-a-token`, { method: 'POST', body: 'x' }, 401],
+    ['/v2/cpix/pallycon/getKey/not-a-token', { method: 'POST', body: 'x' }, 401],
     [`/cpix/anevia/dash/${DEMO_TOKEN}/cid`, { method: 'GET' }, 200]
   ]
   for (const [path, init, status] of cases) {

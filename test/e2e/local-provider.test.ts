@@ -1,4 +1,5 @@
-// `npm start` as a newcomer runs it: the embedded provider behind the real routes answers SPEKE v1 and v2 clients completely and deterministically.
+// `npm start` as a newcomer runs it: the embedded provider behind the real routes
+// answers SPEKE v1 and v2 clients completely and deterministically.
 
 import t from 'tap'
 import { readFileSync } from 'node:fs'
@@ -13,7 +14,9 @@ import { startProxy } from '../helpers/proxy.js'
 
 const suiteDir = join(PROJECT_ROOT, 'test', 'fixtures', 'aws-suite')
 
-async function post (url: string, body: Buffer, headers: Record<string, string>): Promise<{ status: number, headers: Record<string, string | string[] | undefined>, body: Buffer }> {
+async function post (
+  url: string, body: Buffer, headers: Record<string, string>
+): Promise<{ status: number, headers: Record<string, string | string[] | undefined>, body: Buffer }> {
   const res = await request(url, { method: 'POST', headers: { 'content-type': 'application/xml', ...headers }, body })
   return { status: res.statusCode, headers: res.headers, body: Buffer.from(await res.body.arrayBuffer()) }
 }
@@ -56,4 +59,19 @@ t.test('SPEKE v1 live and VOD over HTTP; the same request twice gives the same k
   t.teardown(() => other.close())
   const d = await post(`${other.url}/cpix/getKey?enc-token=${DEMO_TOKEN}`, live, {})
   t.notSame(keysOf(d.body), keysOf(a.body), 'another DATA_DIR (another generated secret) gives other keys')
+})
+
+t.test('PallyCon API: HLSSignalingData asked for WisePlay (HLS has no key tag for it) is left out, the rest is served', async t => {
+  const proxy = await startProxy({ AUDIT: 'off' })
+  t.teardown(() => proxy.close())
+  const kid = 'c0ffee00-0000-4000-8000-000000000001'
+  const systems = ['EDEF8BA9-79D6-4ACE-A3C8-27DCD51D21ED', '3D5E6D35-9B9A-41E8-B843-DD3C6E72C42C']
+  const body = Buffer.from(`<?xml version="1.0" encoding="UTF-8"?><cpix:CPIX id="wiseplay-hls" xmlns:cpix="urn:dashif:org:cpix"><cpix:ContentKeyList><cpix:ContentKey kid="${kid}" commonEncryptionScheme="cbcs"/></cpix:ContentKeyList><cpix:DRMSystemList>${systems.map(s => `<cpix:DRMSystem kid="${kid}" systemId="${s}"><cpix:PSSH/><cpix:HLSSignalingData/></cpix:DRMSystem>`).join('')}</cpix:DRMSystemList></cpix:CPIX>`)
+  const res = await post(`${proxy.url}/v2/cpix/pallycon/getKey/${DEMO_TOKEN}`, body, {})
+  t.equal(res.status, 200, res.status === 200 ? 'served' : res.body.toString().slice(0, 200))
+  const reply = parseCpix(decodeXmlBytes(res.body))
+  const bySystem = new Map(reply.drmSystems.map(d => [d.systemId.toLowerCase(), d]))
+  t.ok(bySystem.get('edef8ba9-79d6-4ace-a3c8-27dcd51d21ed')?.hlsSignaling.some(h => h.value !== ''), 'Widevine gets its HLS key tag')
+  t.same(bySystem.get('3d5e6d35-9b9a-41e8-b843-dd3c6e72c42c')?.hlsSignaling.filter(h => h.value !== ''), [], 'WisePlay gets none, and no 502 for it')
+  t.ok(bySystem.get('3d5e6d35-9b9a-41e8-b843-dd3c6e72c42c')?.pssh, 'WisePlay still gets its pssh')
 })

@@ -42,7 +42,8 @@ const embedded = localProvider({
 
 /** route 'speke' keeps the request's kids; 'pallycon-v2' answers as PallyCon's KMS does, with kids of its own. */
 async function realReply (route: KeyRoute, body: Buffer, spekeVersion?: string): Promise<string> {
-  const reply = await embedded.getKeys({ route, dialect: dialectFor(route, spekeVersion), token: DEMO_TOKEN, spekeVersion, body }, AbortSignal.timeout(5000))
+  const request = { route, dialect: dialectFor(route, spekeVersion), token: DEMO_TOKEN, spekeVersion, body }
+  const reply = await embedded.getKeys(request, AbortSignal.timeout(5000))
   if (reply.status !== 200) throw new Error(`the embedded provider refused the request: ${reply.status} ${reply.body.toString()}`)
   return reply.body.toString('utf8')
 }

@@ -10,17 +10,12 @@ const FILES = ['cpix.xsd', 'pskc.xsd', 'xenc-schema.xsd', 'xmldsig-core-schema.x
 /** Each xmllint run copies its documents into a wasm file system: batches are cut at this many bytes. */
 const BATCH_BYTES = 8 * 1024 * 1024
 
-export type XsdVersion = '2.0' | '2.3' | '2.4'
+type XsdVersion = '2.0' | '2.3' | '2.4'
 
-export function xsdVersionFor (cpixVersion: string | undefined): XsdVersion {
+function xsdVersionFor (cpixVersion: string | undefined): XsdVersion {
   if (cpixVersion === '2.4') return '2.4'
   if (cpixVersion === '2.3' || cpixVersion === '2.3.1') return '2.3'
   return '2.0'
-}
-
-/** The XSD errors of one document (libxml2's messages without file name and line). */
-export async function xsdErrors (xml: string, cpixVersion: string | undefined): Promise<string[]> {
-  return (await xsdErrorsMany([{ xml, cpixVersion }]))[0]
 }
 
 /**

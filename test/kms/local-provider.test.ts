@@ -25,7 +25,8 @@ const SETTINGS = { secret: SECRET, playReadyLaUrl: 'https://license.pallycon.com
 const provider = localProvider(SETTINGS)
 
 async function ask (p: KeyProvider, request: Omit<ProviderRequest, 'token' | 'dialect'>): Promise<{ status: number, xml: string }> {
-  const reply = await p.getKeys({ token: DEMO_TOKEN, dialect: dialectFor(request.route, request.spekeVersion), ...request }, AbortSignal.timeout(5000))
+  const dialect = dialectFor(request.route, request.spekeVersion)
+  const reply = await p.getKeys({ token: DEMO_TOKEN, dialect, ...request }, AbortSignal.timeout(5000))
   return { status: reply.status, xml: reply.body.toString('utf8') }
 }
 
@@ -43,7 +44,7 @@ async function newXsdErrors (pairs: Array<{ request: Buffer, reply: string, vers
 }
 
 const suiteDir = join(PROJECT_ROOT, 'test', 'fixtures', 'aws-suite')
-const suite = (JSON.parse(readFileSync(join(suiteDir, 'cases.json'), 'utf8')) as Array<{ file: string, expect: string, spekeVersion: string }>)
+const suite = JSON.parse(readFileSync(join(suiteDir, 'cases.json'), 'utf8')) as Array<{ file: string, expect: string, spekeVersion: string }>
 
 t.test('SPEKE v2: every positive case of AWS\'s suite is answered in full and passes the SPEKE v2 response checks and the XSD', async t => {
   const forXsd: Array<{ file: string, request: Buffer, reply: string, version: string | undefined }> = []

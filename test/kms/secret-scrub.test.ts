@@ -1,4 +1,5 @@
-// What a KMS reply may carry back: secrets found in every spelling and charset, only allow-listed JSON fields quoted, keys bound to the credential.
+// What a KMS reply may carry back: secrets found in every spelling and charset, only allow-listed JSON fields quoted,
+// keys bound to the credential.
 
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
@@ -63,7 +64,9 @@ t.test('reply charset: BOM, then Content-Type, then the XML declaration, then th
 })
 
 t.test('KMS errors: allow-listed JSON fields only, scrubbed and cut; the embedded provider\'s own refusals quoted', async t => {
-  const reply = (status: number, contentType: string, body: string | Buffer, refusal?: string) => ({ status, contentType, body: Buffer.isBuffer(body) ? body : Buffer.from(body), latencyMs: 1, refusal })
+  const reply = (status: number, contentType: string, body: string | Buffer, refusal?: string) => (
+    { status, contentType, body: Buffer.isBuffer(body) ? body : Buffer.from(body), latencyMs: 1, refusal }
+  )
   const error = (r: ReturnType<typeof reply>): { status: number, message: string } => {
     try {
       rejectNonCpix(r, [TOKEN])

@@ -1,4 +1,5 @@
-// Specification of the key request pipeline on its own, with a stub key provider: what the provider is asked, what the caller gets, what the record says.
+// Specification of the key request pipeline on its own, with a stub key provider:
+// what the provider is asked, what the caller gets, what the record says.
 
 import t from 'tap'
 import { ProxyError } from '../../src/errors.js'

@@ -10,7 +10,9 @@ import { HMAC_KEY, KEY_A, KEY_B, sampleAsk, sampleEvent } from '../audit/fixture
 const TOKEN = 'admin-token-0123456789'
 const auth = { authorization: `Bearer ${TOKEN}` }
 
-async function setup (t: Parameters<Parameters<typeof t.test>[1]>[0], { adminToken }: { adminToken?: string } = { adminToken: TOKEN }): Promise<{ app: FastifyInstance, trail: AuditTrail }> {
+async function setup (
+  t: Parameters<Parameters<typeof t.test>[1]>[0], { adminToken }: { adminToken?: string } = { adminToken: TOKEN }
+): Promise<{ app: FastifyInstance, trail: AuditTrail }> {
   const trail = await openAuditTrail({ dir: join(t.testdir(), 'audit'), hmacKey: HMAC_KEY, instanceId: 'proxy-a', failOpen: false, writeTimeoutMs: 2000 })
   await trail.record(sampleEvent({ requestId: 'r1', request: sampleAsk({ contentId: 'movie-1' }), returnedKeys: [{ kid: 'AAAAAAAA-0000-0000-0000-000000000001', key: KEY_A }] }))
   await trail.record(sampleEvent({ requestId: 'r2', request: sampleAsk({ contentId: 'movie-2' }), outcome: 'rejected', status: 403, error: 'unknown site', returnedKeys: [] }))

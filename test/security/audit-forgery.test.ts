@@ -21,7 +21,11 @@ const KEY = newKey()
 const OTHER = newKey()
 
 const lines: string[] = []
-const anchorLog = { info: (obj: object, msg: string) => { lines.push(JSON.stringify({ level: 30, ...obj, msg })) }, warn () {}, error () {} }
+const anchorLog = {
+  info: (obj: object, msg: string) => { lines.push(JSON.stringify({ level: 30, ...obj, msg })) },
+  warn () {},
+  error () {}
+}
 
 function settings (more: Partial<AuditSettings>): AuditSettings {
   return { hmacKey: HMAC_KEY, instanceId: 'proxy-a', failOpen: false, writeTimeoutMs: 3000, checkpoints: { signer: KEY, everyRecords: 4, intervalMs: 60_000 }, ...more }

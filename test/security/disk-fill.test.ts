@@ -1,4 +1,5 @@
-// Attack: fill the audit disk with cheap anonymous requests (1-byte bodies, 3 KB User-Agent, 8 KB Content-Type); the audit grows by a bounded summary.
+// Attack: fill the audit disk with cheap anonymous requests (1-byte bodies, 3 KB User-Agent, 8 KB Content-Type);
+// the audit grows by a bounded summary.
 
 import t from 'tap'
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
@@ -66,7 +67,7 @@ t.test('anonymous 1-byte POSTs with huge headers add one bounded summary record,
   const summary = all[1]
   t.match(summary, { route: 'refusal-summary', tenant: null, outcome: 'rejected' })
   t.equal(summary.refusals.total, ATTACKS, 'every refusal is counted')
-  const itemised = (summary.refusals.top as Array<{ count: number, caller_ip: string, route: string, reason: string }>)
+  const itemised = summary.refusals.top as Array<{ count: number, caller_ip: string, route: string, reason: string }>
   t.equal(itemised.reduce((n, c) => n + c.count, 0) + Number(summary.refusals.other), ATTACKS, 'the counts add up')
   t.ok(itemised.every(c => c.caller_ip === '127.0.0.1'), 'counted per client IP')
   t.same([...new Set(itemised.map(c => c.route))].sort(), ['keys-json', 'pallycon-v2', 'speke'], 'counted per route')

@@ -1,4 +1,5 @@
-// Property-based fuzzing (issue 10): thousands of mutated CPIX documents from the fixture corpus through the real routes; every answer is a 2xx or a clear 4xx, fast, and nothing invalid reaches the KMS.
+// Property-based fuzzing (issue 10): thousands of mutated CPIX documents from the fixture corpus through the real routes;
+// every answer is a 2xx or a clear 4xx, fast, and nothing invalid reaches the KMS.
 
 import t from 'tap'
 import { createHash } from 'node:crypto'
@@ -94,8 +95,14 @@ const mutation: fc.Arbitrary<Mutation> = fc.record({
 const caseArb: fc.Arbitrary<Case> = fc.record({
   seed: fc.nat({ max: SEEDS.length - 1 }),
   // Mostly the route the document was written for, so valid documents (and 2xx answers) stay plentiful.
-  route: fc.oneof({ weight: 3, arbitrary: fc.constant<Route | undefined>(undefined) }, { weight: 1, arbitrary: fc.constantFrom<Route | undefined>(...ROUTES) }),
-  mutations: fc.oneof({ weight: 1, arbitrary: fc.constant([]) }, { weight: 5, arbitrary: fc.array(mutation, { minLength: 1, maxLength: 3 }) })
+  route: fc.oneof(
+    { weight: 3, arbitrary: fc.constant<Route | undefined>(undefined) },
+    { weight: 1, arbitrary: fc.constantFrom<Route | undefined>(...ROUTES) }
+  ),
+  mutations: fc.oneof(
+    { weight: 1, arbitrary: fc.constant([]) },
+    { weight: 5, arbitrary: fc.array(mutation, { minLength: 1, maxLength: 3 }) }
+  )
 }).map(c => ({ ...c, route: c.route ?? SEEDS[c.seed].route }))
 
 function elementsOf (root: XmlElement): Array<{ el: XmlElement, parent: XmlElement | undefined }> {
@@ -148,8 +155,7 @@ function applyTree (root: XmlElement, m: Mutation): void {
       return
     }
     case 'addAttr': el.attrs[['kid', 'systemId', 'playlist', 'index', 'start', 'end', 'intendedTrackType', 'explicitIV', 'commonEncryptionScheme', 'version', 'contentId', 'id', 'xmlns', 'xmlns:cpix'][m.other % 14]] = m.value; return
-    case 'rename': el.name = el.name.includes(':') ? el.name.replace(/:.*/, `:${m.value.replace(/[^A-Za-z]/g, '') || 'X'}`) : 'X'; return
-    default:
+    case 'rename': el.name = el.name.includes(':') ? el.name.replace(/:.*/, `:${m.value.replace(/[^A-Za-z]/g, '') || 'X'}`) : 'X'
   }
 }
 
@@ -208,7 +214,9 @@ const kmsKeyOf = (a: { c: Case, body: Buffer }): string => kmsKey(a.c.route === 
 
 interface KmsVerdict { status: number, body: string }
 
-async function pallyconLikeKms (): Promise<{ url: string, seen: Map<string, KmsVerdict>, count: () => number, close: () => Promise<void> }> {
+async function pallyconLikeKms (): Promise<{
+  url: string, seen: Map<string, KmsVerdict>, count: () => number, close: () => Promise<void>
+}> {
   const provider = localProvider({ secret: Buffer.alloc(32, 9), playReadyLaUrl: 'https://license.pallycon.com/ri/licenseManager.do', hlsKeyUrlBase: 'https://keys.example.com/hls', widevineProvider: 'inkaentworks' })
   const seen = new Map<string, KmsVerdict>()
   const kms = await startFakeKms((req, res) => {
@@ -217,7 +225,8 @@ async function pallyconLikeKms (): Promise<{ url: string, seen: Map<string, KmsV
     const route: KeyRoute = pallycon === null ? 'speke' : pallycon[1] === 'v1' ? 'pallycon-v1' : 'pallycon-v2'
     const token = pallycon?.[2] ?? url.searchParams.get('enc-token') ?? ''
     const spekeVersion = req.headers['x-speke-version'] as string | undefined
-    Promise.resolve().then(async () => await provider.getKeys({ route, dialect: dialectFor(route, spekeVersion), token, spekeVersion, body: req.body }, AbortSignal.timeout(5000))).then(reply => {
+    const request = { route, dialect: dialectFor(route, spekeVersion), token, spekeVersion, body: req.body }
+    Promise.resolve().then(async () => await provider.getKeys(request, AbortSignal.timeout(5000))).then(reply => {
       seen.set(kmsKey(route, spekeVersion, req.body), { status: reply.status, body: reply.body.toString('utf8').slice(0, 300) })
       res.writeHead(reply.status, { 'content-type': reply.contentType ?? 'application/xml' })
       res.end(reply.body)
@@ -233,7 +242,6 @@ async function pallyconLikeKms (): Promise<{ url: string, seen: Map<string, KmsV
 // ---------------------------------------------------------------------------------------------
 // The run
 // ---------------------------------------------------------------------------------------------
-
 
 interface Answer { index: number, c: Case, body: Buffer, status: number, contentType: string, text: string, ms: number }
 
@@ -303,7 +311,8 @@ t.test(`fuzz: ${RUNS} mutated CPIX documents through the real routes (seed ${SEE
   }
   const posted = new Set(answers.map(kmsKeyOf))
   for (const [hash, verdict] of kms.seen) if (!posted.has(hash)) problem(`the KMS saw a body that was never posted (answered ${verdict.status}: ${verdict.body.slice(0, 100)})`)
-  // Every request that reached the KMS ended in a 2xx; the KMS counts as many requests (more only if the PallyCon client retried a dropped connection).
+  // Every request that reached the KMS ended in a 2xx; the KMS counts as many requests
+  // (more only if the PallyCon client retried a dropped connection).
   const ok = answers.filter(a => a.status >= 200 && a.status < 300)
   t.same(forwarded.filter(a => a.status < 200 || a.status >= 300).map(a => `#${a.index}: ${a.status}`), [], 'every request the KMS saw was answered with a 2xx')
   t.ok(kms.count() >= ok.length, `the KMS saw ${kms.count()} requests for ${ok.length} 2xx answers out of ${answers.length}`)
@@ -364,4 +373,3 @@ function requestText (body: Buffer): string | undefined {
     return undefined
   }
 }
-

@@ -1,8 +1,8 @@
-// Attack: dodge the rate limit and load shedding by spelling a key URL differently, or by rotating forged pass-through tokens from one address.
+// Attack: dodge the rate limit and load shedding by spelling a key URL differently,
+// or by rotating forged pass-through tokens from one address.
 
 import t from 'tap'
 import { connect } from 'node:net'
-import { request } from 'undici'
 import { localProvider } from '../../src/kms/local/provider.js'
 import { clientAddressKey } from '../../src/tenants/rate-key.js'
 import { encodeEncToken } from '../../src/tenants/enc-token.js'
@@ -21,7 +21,9 @@ async function kmsWithKeys (): Promise<FakeKms> {
 }
 
 /** Sends a request target exactly as written (no client normalises it) and returns the status code. */
-async function raw (base: string, method: string, target: string, body: Buffer = Buffer.alloc(0), headers: Record<string, string> = {}): Promise<number> {
+async function raw (
+  base: string, method: string, target: string, body: Buffer = Buffer.alloc(0), headers: Record<string, string> = {}
+): Promise<number> {
   const { hostname, port } = new URL(base)
   return await new Promise((resolve, reject) => {
     const socket = connect(Number(port), hostname, () => {

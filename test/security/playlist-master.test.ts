@@ -1,4 +1,5 @@
-// Conformance gap (issue 10): a SPEKE v2.1 request in CPIX 2.4 that still says playlist="master" got a 200 whose reply fails the CPIX 2.4 schema; now it is an AWS-style 400 that never reaches the KMS.
+// Conformance gap (issue 10): a SPEKE v2.1 request in CPIX 2.4 that still says playlist="master" got a 200
+// whose reply fails the CPIX 2.4 schema; now it is an AWS-style 400 that never reaches the KMS.
 
 import t from 'tap'
 import { readFileSync } from 'node:fs'

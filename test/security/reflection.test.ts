@@ -1,4 +1,5 @@
-// Attack: make the proxy repeat huge caller-chosen values (Content-Type, User-Agent, X-Speke-Version, JSON fields) into answers and audit records.
+// Attack: make the proxy repeat huge caller-chosen values (Content-Type, User-Agent, X-Speke-Version, JSON fields)
+// into answers and audit records.
 
 import t from 'tap'
 import { readdirSync, readFileSync } from 'node:fs'

@@ -1,4 +1,5 @@
-// Attack: a KMS (or a WAF in front of it) that echoes the request URL or the enc-token, in any spelling and charset, must not leak a tenant's secret.
+// Attack: a KMS (or a WAF in front of it) that echoes the request URL or the enc-token, in any spelling and charset,
+// must not leak a tenant's secret.
 
 import t from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
@@ -79,7 +80,7 @@ function forbidden (token: string, accessKey: string): string[] {
 
 /** Where a spelling was found in a text (also case-changed, also in UTF-16 read as bytes). */
 function leaks (text: string, secrets: string[]): string[] {
-  const flat = text.replace(/\u0000/g, '').toLowerCase()
+  const flat = text.replaceAll('\u0000', '').toLowerCase()
   return secrets.filter(s => flat.includes(s.toLowerCase())).map(s => s.slice(0, 24))
 }
 
@@ -94,7 +95,13 @@ function receivedToken (req: Received): string {
   return /\/getKey\/([^?]*)|\/anevia\/[^/]+\/(.*)\/[^/]*$/.exec(req.url)?.slice(1).find(v => v !== undefined) ?? ''
 }
 
-interface Echo { name: string, status: number, type?: string, body: (req: Received) => Buffer | Promise<Buffer>, header?: (req: Received) => Record<string, string> }
+interface Echo {
+  name: string
+  status: number
+  type?: string
+  body: (req: Received) => Buffer | Promise<Buffer>
+  header?: (req: Received) => Record<string, string>
+}
 
 const keyServer = localProvider({ secret: randomBytes(32), playReadyLaUrl: 'https://license.example.com/pr', hlsKeyUrlBase: 'https://keys.example.com/hls', widevineProvider: 'widevine_test' })
 

@@ -1,4 +1,5 @@
-// Attack: crash the proxy through POST /v2/keys with a small body that asks for 1,500 DRM types × 1,500 track types, with no credential at all.
+// Attack: crash the proxy through POST /v2/keys with a small body that asks for 1,500 DRM types × 1,500 track types,
+// with no credential at all.
 
 import t from 'tap'
 import { createHash } from 'node:crypto'

@@ -1,4 +1,5 @@
-// Specification of the rate-limit buckets: managed tenants by id, pass-through tokens by their own hash, clients by IPv4 address or IPv6 /64.
+// Specification of the rate-limit buckets: managed tenants by id, pass-through tokens by their own hash,
+// clients by IPv4 address or IPv6 /64.
 
 import t from 'tap'
 import { createHash } from 'node:crypto'
