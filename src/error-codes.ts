@@ -300,11 +300,41 @@ export const ERROR_CODES = {
     meaning: 'A /v2/keys list (drm_types, track_types) repeats an entry.',
     action: 'Give each entry once.'
   },
+  MULTIPLE_DELIVERY_DATA: {
+    status: 400,
+    kind: 'other',
+    meaning: 'A SPEKE request asks for keys encrypted for more than one recipient (several DeliveryData); speke-proxy encrypts for one.',
+    action: 'Send one DeliveryData with the packager\'s certificate.'
+  },
+  DELIVERY_KEY_MISSING: {
+    status: 400,
+    kind: 'other',
+    meaning: 'A SPEKE request has a DeliveryDataList without exactly one DeliveryData/DeliveryKey/ds:X509Data/ds:X509Certificate.',
+    action: 'Give the recipient certificate there, or leave DeliveryDataList out for keys in the clear.'
+  },
+  DELIVERY_KEY_UNREADABLE: {
+    status: 400,
+    kind: 'other',
+    meaning: 'The DeliveryKey certificate is not base64 of a DER X.509 certificate, or its signature algorithm or validity cannot be read.',
+    action: 'Send the certificate as base64 DER (a PEM body without its BEGIN/END lines).'
+  },
+  DELIVERY_KEY_WEAK: {
+    status: 400,
+    kind: 'other',
+    meaning: 'The DeliveryKey certificate is not one AWS accepts: not RSA, an RSA key under 2048 bits, or signed with SHA-1 or MD5.',
+    action: 'Issue an RSA certificate of at least 2048 bits signed with SHA-256 or better.'
+  },
+  DELIVERY_KEY_NOT_VALID_NOW: {
+    status: 400,
+    kind: 'other',
+    meaning: 'The DeliveryKey certificate has expired or is not valid yet.',
+    action: 'Renew the certificate (and the packager\'s certificate ARN), or check the clocks.'
+  },
   ENCRYPTED_DELIVERY_UNSUPPORTED: {
     status: 422,
     kind: 'other',
-    meaning: 'The request asks the embedded key provider (KMS_URL=local) for encrypted key delivery, which it does not offer.',
-    action: 'Remove DeliveryDataList, or use the PallyCon KMS.'
+    meaning: 'A PallyCon API request asks the embedded key provider (KMS_URL=local) for encrypted key delivery, which it offers on /cpix/getKey only.',
+    action: 'Remove DeliveryDataList, or use the SPEKE route /cpix/getKey.'
   },
   KMS_TIMEOUT: {
     status: 504,

@@ -1,9 +1,10 @@
 // Audit HMAC key: AUDIT_HMAC_KEY (base64, >= 32 bytes) or a generated key kept in DATA_DIR/audit-hmac.key (mode 0600).
 
-import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { MIN_SECRET_BYTES, base64Secret } from '../config.js'
+import { createFileOnce } from './create-once.js'
 
 const HMAC_KEY_FILE = 'audit-hmac.key'
 export const MIN_HMAC_KEY_BYTES = MIN_SECRET_BYTES
@@ -19,27 +20,10 @@ export function loadOrCreateHmacKey (dataDir: string, fromEnv?: string): Buffer 
   mkdirSync(dataDir, { recursive: true, mode: 0o700 })
   const existing = readKeyFile(path)
   if (existing !== undefined) return existing
-  // Written whole to a temporary file, then linked into place: a concurrent starter sees no key or a whole key.
+  // A concurrent starter sees no key or a whole one; when it won the race, its key is the one.
   const key = randomBytes(MIN_HMAC_KEY_BYTES)
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
-  const fd = openSync(temp, 'wx', 0o600)
-  try {
-    writeSync(fd, `${key.toString('base64')}\n`)
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  try {
-    linkSync(temp, path)
-  } catch (err) {
-    if (!isErrno(err, 'EEXIST')) throw err
-    return readKeyFile(path) ?? base64Secret('', 'AUDIT_HMAC_KEY', path)
-  } finally {
-    unlinkSync(temp)
-  }
-  const dirFd = openSync(dataDir, 'r')
-  try { fsyncSync(dirFd) } finally { closeSync(dirFd) }
-  return key
+  if (createFileOnce(path, `${key.toString('base64')}\n`, 0o600)) return key
+  return readKeyFile(path) ?? base64Secret('', 'AUDIT_HMAC_KEY', path)
 }
 
 function readKeyFile (path: string): Buffer | undefined {

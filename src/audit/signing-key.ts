@@ -1,8 +1,9 @@
 // Audit signing key (Ed25519): AUDIT_SIGNING_KEY (PKCS#8 PEM inline, file:PATH or env:NAME) or one generated into DATA_DIR (0600).
 
-import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs'
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { join } from 'node:path'
+import { createFileOnce } from './create-once.js'
 import { sha256Hex } from './record.js'
 
 const SIGNING_KEY_FILE = 'audit-signing.key'
@@ -72,28 +73,9 @@ export function loadSigningKey (dataDir: string, spec: string | undefined, env: 
   const existing = readKeyFile(path)
   if (existing !== undefined) return fromPem(existing, path, true)
   if (!create) throw new SigningKeyError(`no audit signing key: AUDIT_SIGNING_KEY is unset and ${path} does not exist`)
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 })
   const pem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
-  // Written whole to a temporary file, then linked into place: a concurrent starter sees no key or a whole key.
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
-  const fd = openSync(temp, 'wx', 0o600)
-  try {
-    writeSync(fd, pem)
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  try {
-    linkSync(temp, path)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-    return fromPem(readFileSync(path, 'utf8'), path, true)
-  } finally {
-    unlinkSync(temp)
-  }
-  const dirFd = openSync(dataDir, 'r')
-  try { fsyncSync(dirFd) } finally { closeSync(dirFd) }
-  return fromPem(pem, path, true)
+  // A concurrent starter sees no key or a whole one; when it won the race, its key is the one.
+  return createFileOnce(path, pem, 0o600) ? fromPem(pem, path, true) : fromPem(readFileSync(path, 'utf8'), path, true)
 }
 
 function readKeyFile (path: string): string | undefined {

@@ -1,10 +1,16 @@
 // One key request, start to finish: caller (identified before the body was read) → Content-Type → SPEKE version → CPIX validation
-// → key provider → reply checks → audit → reply.
+// → key provider → reply checks → encrypted delivery → audit → reply.
 
-import { isProxyError } from '../errors.js'
+import { randomBytes } from 'node:crypto'
+import { ProxyError, isProxyError } from '../errors.js'
 import { decodeXmlBytes } from '../cpix/decode.js'
+import { deliveryTarget, withoutDeliveryData } from '../cpix/delivery.js'
+import type { DeliveryTarget } from '../cpix/delivery.js'
+import { encryptReply } from '../cpix/encrypt-reply.js'
+import type { RandomBytes } from '../cpix/encrypt-reply.js'
 import type { CpixDocument } from '../cpix/model.js'
 import { parseCpix } from '../cpix/parse.js'
+import { writeXml } from '../cpix/xml.js'
 import { summarizeRequest } from '../cpix/summary.js'
 import { validateRequest } from '../cpix/validate.js'
 import type { KeyProvider, ProviderReply, ProviderRequest } from '../kms/provider.js'
@@ -58,6 +64,10 @@ export interface PipelineDeps {
   checkReply?: ReplyCheck
   /** Told about errors that are bugs (not ProxyErrors), for the log; the caller only sees a 500. */
   onInternalError?: (err: unknown) => void
+  /** The clock DeliveryKey certificates are checked against (tests pass their own). */
+  now?: () => Date
+  /** Where encrypted delivery takes its document keys, MAC keys and IVs (crypto.randomBytes unless a test passes its own). */
+  randomBytes?: RandomBytes
 }
 
 export async function handleKeyRequest (deps: PipelineDeps, req: KeyRequest): Promise<KeyResponse> {
@@ -76,6 +86,8 @@ export async function handleKeyRequest (deps: PipelineDeps, req: KeyRequest): Pr
       record.request = summarizeRequest(doc)
       validateRequest(doc, dialect)
     }
+    // SPEKE callers may name a certificate to encrypt keys for: checked before the KMS is asked, which is asked for plain keys.
+    const target = doc !== undefined && req.route === 'speke' ? deliveryTarget(doc, deps.now?.() ?? new Date()) : undefined
     if (req.anevia !== undefined) {
       record.request = { contentId: req.anevia.contentId, kids: [], drmSystems: [], trackTypes: [], keyPeriods: [] }
     }
@@ -87,8 +99,8 @@ export async function handleKeyRequest (deps: PipelineDeps, req: KeyRequest): Pr
       spekeVersion: req.spekeVersion,
       keyRotation: req.keyRotation,
       anevia: req.anevia,
-      body: req.body,
-      contentType: req.contentType
+      body: target === undefined || doc === undefined ? req.body : Buffer.from(withoutDeliveryData(doc), 'utf8'),
+      contentType: target === undefined ? req.contentType : 'application/xml'
     }, record)
     rejectNonCpix(reply, secretsOf(caller, req.credential))
     const checked: CheckedReply = deps.checkReply?.({ request: doc, reply, dialect, anevia: req.anevia }) ?? reply
@@ -97,11 +109,13 @@ export async function handleKeyRequest (deps: PipelineDeps, req: KeyRequest): Pr
     record.repairs = checked.repairs
     const returnedKeys = record.outcome === 'ok' ? (checked.returnedKeys ?? keysInReply(checked.body)) : []
     record.keysReturned = returnedKeys.length
+    // Last step before audit and reply: fingerprints above came from the plain keys, the caller gets them sealed.
+    const sealed = target !== undefined && record.outcome === 'ok' ? sealFor(checked, target, deps.randomBytes ?? randomBytes) : checked
     return {
       returnedKeys,
-      status: checked.status,
-      headers: { 'content-type': checked.contentType ?? 'application/xml', ...headers },
-      body: checked.body,
+      status: sealed.status,
+      headers: { 'content-type': sealed.contentType ?? 'application/xml', ...headers },
+      body: sealed.body,
       record
     }
   } catch (err) {
@@ -123,6 +137,19 @@ async function callProvider (deps: PipelineDeps, request: ProviderRequest, recor
     record.outcome = 'upstream_error'
     throw err
   }
+}
+
+/** The reply with its keys encrypted for the request's DeliveryKey certificate (an already encrypted reply as it is). */
+function sealFor (reply: CheckedReply, target: DeliveryTarget, random: RandomBytes): CheckedReply {
+  const answer = (() => {
+    try {
+      return parseCpix(decodeXmlBytes(reply.body))
+    } catch (err) {
+      throw new ProxyError('KMS_REPLY_NOT_CPIX', `KMS reply is not a usable CPIX document: ${isProxyError(err) ? err.message : 'unreadable'}`)
+    }
+  })()
+  if (!encryptReply(answer, target, random)) return reply
+  return { ...reply, contentType: 'application/xml', body: Buffer.from(writeXml(answer.root), 'utf8') }
 }
 
 /** Every secret the KMS might quote back: both tokens and the access key inside them. */

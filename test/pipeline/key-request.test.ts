@@ -144,3 +144,28 @@ t.test('Anevia: no body, the ask comes from the path', async t => {
   t.match(provider.asked[0], { route: 'anevia', dialect: 'pallycon', anevia: { format: 'dash', contentId: 'movie-1' }, body: undefined })
   t.same(response.record.request, { contentId: 'movie-1', kids: [], drmSystems: [], trackTypes: [], keyPeriods: [] })
 })
+
+t.test('encrypted delivery: the certificate is checked first, the provider asked for plain keys, the audit gets them', async t => {
+  const cert = fixture('dashif/certs/Cert1.cer').toString('base64')
+  const list = '<cpix:DeliveryDataList xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><cpix:DeliveryData id="p"><cpix:DeliveryKey><ds:X509Data>' +
+    `<ds:X509Certificate>${cert}</ds:X509Certificate></ds:X509Data></cpix:DeliveryKey></cpix:DeliveryData></cpix:DeliveryDataList>`
+  const body = Buffer.from(V1_REQUEST.toString('utf8').replace(/<cpix:CPIX\b[^>]*>/, open => open + list))
+  const provider = stubProvider(cpixReply())
+  const draws: number[] = []
+  const random = (n: number): Buffer => { draws.push(n); return Buffer.alloc(n, draws.length) }
+  const response = await handleKeyRequest(deps(provider, { randomBytes: random }), speke({ body }))
+  t.equal(response.status, 200)
+  t.notMatch(provider.asked[0].body?.toString('utf8') ?? '', /DeliveryDataList/, 'the provider is asked without the DeliveryDataList')
+  const text = response.body.toString('utf8')
+  t.notMatch(text, /PlainValue/, 'the caller gets no key in the clear')
+  t.match(text, /<pskc:EncryptedValue>/)
+  t.same(draws, [32, 64, 16], 'a 256-bit document key, a 512-bit MAC key, an IV per key')
+  t.same(response.returnedKeys.map(k => k.key.toString('base64')), ['5dGAgwGuUYu4dHeHtNlxJw=='], 'the audit gets the plain key')
+  t.equal(response.record.outcome, 'ok')
+
+  const expired = stubProvider(cpixReply())
+  const refused = await handleKeyRequest(deps(expired, { now: () => new Date('2041-01-01T00:00:00Z') }), speke({ body }))
+  t.equal(refused.status, 400)
+  t.equal(refused.record.errorCode, 'DELIVERY_KEY_NOT_VALID_NOW')
+  t.equal(expired.asked.length, 0, 'a refused certificate never reaches the provider')
+})
