@@ -23,8 +23,7 @@
 
 import { sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto'
 import { GENESIS_HASH } from './chain.js'
-import { canonicalJson, type AuditRecord, type AuditRecordBody } from './record.js'
-import { randomUUID } from 'node:crypto'
+import { canonicalJson, trailRecordBody, type AuditRecord, type AuditRecordBody } from './record.js'
 
 type CheckpointKind = 'checkpoint' | 'restart' | 'pruned'
 export type CheckpointStore = 'file' | 'postgres'
@@ -96,32 +95,8 @@ export function checkpointBody (entry: SignedEntry & { kind: 'checkpoint' | 'res
   const sentence = entry.kind === 'checkpoint'
     ? `signed checkpoint of seq ${entry.seq}`
     : `chain restarted after lost state: continuing after seq ${entry.seq}${entry.expected == null ? '' : `; its last checkpoint (record seq ${entry.expected.seq}) could not be found`}`
-  return {
-    id: randomUUID(),
-    time: now.toISOString(),
-    instance_id: entry.instance_id,
-    request_id: `${entry.kind}-${entry.seq}`,
-    route: CHECKPOINT_ROUTES[entry.kind],
-    tenant: null,
-    caller_ip: null,
-    user_agent: null,
-    speke_version: null,
-    content_id: null,
-    requested_kids: [],
-    drm_systems: [],
-    track_types: [],
-    key_periods: [],
-    upstream_status: null,
-    upstream_latency_ms: null,
-    outcome: 'ok',
-    status: 0,
-    error: sentence,
-    returned_kids: [],
-    key_fingerprints: [],
-    request_sha256: null,
-    response_sha256: null,
-    checkpoint: entry
-  }
+  const facts = { instanceId: entry.instance_id, requestId: `${entry.kind}-${entry.seq}`, route: CHECKPOINT_ROUTES[entry.kind], outcome: 'ok' as const, error: sentence, now }
+  return { ...trailRecordBody(facts), checkpoint: entry }
 }
 
 /** The signed entry for a checkpoint/restart record placed after `head`. */

@@ -191,14 +191,17 @@ export function buildRecordBody (event: AuditEvent, hmacKey: Buffer, instanceId:
   }
 }
 
-/** The record body of a refusal summary: no request of its own, the counts in `refusals`, a sentence in `error`. */
-export function buildSummaryBody (summary: RefusalSummary, instanceId: string, now: Date): AuditRecordBody {
+/** What a record the trail writes about itself (a summary, a checkpoint) says: it carries no request, only a sentence. */
+export interface TrailRecordFacts { instanceId: string, requestId: string, route: string, outcome: Outcome, error: string, now: Date }
+
+/** The body of a record the trail writes about itself, with every request field empty, in the order of every record. */
+export function trailRecordBody (facts: TrailRecordFacts): AuditRecordBody {
   return {
     id: randomUUID(),
-    time: now.toISOString(),
-    instance_id: instanceId,
-    request_id: `refusals-${summary.window_start}`,
-    route: REFUSAL_SUMMARY_ROUTE,
+    time: facts.now.toISOString(),
+    instance_id: facts.instanceId,
+    request_id: facts.requestId,
+    route: facts.route,
     tenant: null,
     caller_ip: null,
     user_agent: null,
@@ -210,13 +213,20 @@ export function buildSummaryBody (summary: RefusalSummary, instanceId: string, n
     key_periods: [],
     upstream_status: null,
     upstream_latency_ms: null,
-    outcome: 'rejected',
+    outcome: facts.outcome,
     status: 0,
-    error: `${summary.total} key request${summary.total === 1 ? '' : 's'} without a valid credential refused from ${summary.window_start} to ${summary.window_end} (counts in "refusals")`,
+    error: facts.error,
     returned_kids: [],
     key_fingerprints: [],
     request_sha256: null,
-    response_sha256: null,
-    refusals: summary
+    response_sha256: null
   }
+}
+
+/** The record body of a refusal summary: no request of its own, the counts in `refusals`, a sentence in `error`. */
+export function buildSummaryBody (summary: RefusalSummary, instanceId: string, now: Date): AuditRecordBody {
+  const requests = `${summary.total} key request${summary.total === 1 ? '' : 's'}`
+  const error = `${requests} without a valid credential refused from ${summary.window_start} to ${summary.window_end} (counts in "refusals")`
+  const facts = { instanceId, requestId: `refusals-${summary.window_start}`, route: REFUSAL_SUMMARY_ROUTE, outcome: 'rejected' as const, error, now }
+  return { ...trailRecordBody(facts), refusals: summary }
 }
