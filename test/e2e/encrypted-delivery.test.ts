@@ -3,7 +3,8 @@
 // decryptor (openssl CLI) that is first proven on the DASH-IF EncryptedContentKeys vector.
 
 import t from 'tap'
-import { readFileSync } from 'node:fs'
+import { readFileSync, readdirSync } from 'node:fs'
+import { createHmac } from 'node:crypto'
 import { join } from 'node:path'
 import { request } from 'undici'
 import { localProvider } from '../../src/kms/local/provider.js'
@@ -133,4 +134,32 @@ t.test('a certificate AWS would refuse is a 400 naming the problem, and the KMS 
     t.equal(garbage.code, 'DELIVERY_KEY_UNREADABLE')
   }
   t.equal(kms.received.length, 0, 'nothing reached the KMS')
+})
+
+t.test('with the audit on: fingerprints are of the plain keys the packager decrypts, and no key is stored or logged in any form', async t => {
+  const dataDir = t.testdir()
+  const hmacKey = Buffer.alloc(32, 5)
+  const proxy = await startProxy({ ...ENV, AUDIT: 'on', DATA_DIR: dataDir, AUDIT_HMAC_KEY: hmacKey.toString('base64') })
+  const answer = await post(proxy, withCertificate(cases[1].body, fixture('dashif/certs/Cert1.cer')), '2.0')
+  t.equal(answer.status, 200)
+  t.notMatch(answer.text, /PlainValue/, 'the reply holds no clear key')
+  const keys = decryptCpix(answer.text, key.path)
+  t.equal(keys.length, 2, 'two keys sealed for Cert1')
+  t.ok(keys.every(k => k.macOk), 'every MAC verifies')
+  await proxy.close()
+
+  const auditDir = join(dataDir, 'audit')
+  const files = readdirSync(auditDir).filter(f => f.endsWith('.jsonl'))
+  const records = files.flatMap(f => readFileSync(join(auditDir, f), 'utf8').split('\n').filter(Boolean).map(l => JSON.parse(l) as { route: string, key_fingerprints: string[] }))
+  const keyRecord = records.find(r => r.route === 'speke')
+  // The fingerprint an auditor computes from a key the packager decrypted: HMAC-SHA256 with the audit key (independent of src/).
+  const expected = keys.map(k => `hmac-sha256:${createHmac('sha256', hmacKey).update(Buffer.from(k.key, 'base64')).digest('hex')}`)
+  t.same(keyRecord?.key_fingerprints, expected, 'one fingerprint per plain key, in order')
+  const stored = files.map(f => readFileSync(join(auditDir, f), 'utf8')).join('\n') + proxy.logs.join('')
+  for (const k of keys) {
+    const raw = Buffer.from(k.key, 'base64')
+    for (const spelling of [k.key, raw.toString('hex'), raw.toString('hex').toUpperCase(), raw.toString('base64url')]) {
+      t.notOk(stored.includes(spelling), `key ${k.kid} is in neither the audit files nor the log (${spelling.length} characters looked for)`)
+    }
+  }
 })
