@@ -29,6 +29,8 @@ export interface KeyRequestRecord {
   errorCode?: ErrorCode
   keysReturned: number
   repairs?: string[]
+  /** True when the caller named a DeliveryKey certificate, so the keys left encrypted for it (never set otherwise). */
+  deliveredEncrypted?: true
 }
 
 /** A key served, for the audit's HMAC fingerprints only; never logged. */
@@ -47,6 +49,7 @@ export function logFields (r: KeyRequestRecord): Record<string, unknown> {
     trackTypes: r.request?.trackTypes,
     keysReturned: r.keysReturned,
     repairs: r.repairs,
+    deliveredEncrypted: r.deliveredEncrypted,
     upstreamStatus: r.upstreamStatus,
     upstreamMs: r.upstreamMs,
     outcome: r.outcome,

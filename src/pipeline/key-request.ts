@@ -88,6 +88,7 @@ export async function handleKeyRequest (deps: PipelineDeps, req: KeyRequest): Pr
     }
     // SPEKE callers may name a certificate to encrypt keys for: checked before the KMS is asked, which is asked for plain keys.
     const target = doc !== undefined && req.route === 'speke' ? deliveryTarget(doc, deps.now?.() ?? new Date()) : undefined
+    if (target !== undefined) record.deliveredEncrypted = true
     if (req.anevia !== undefined) {
       record.request = { contentId: req.anevia.contentId, kids: [], drmSystems: [], trackTypes: [], keyPeriods: [] }
     }
