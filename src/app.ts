@@ -91,6 +91,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const pipeline: PipelineDeps = {
     provider: deps.provider,
     kmsTimeoutMs: config.kmsTimeoutMs,
+    deliveryMinRsaBits: config.deliveryMinRsaBits,
     userAgent: USER_AGENT,
     checkReply: deps.checkReply,
     onInternalError: (err) => {

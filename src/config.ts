@@ -12,6 +12,8 @@ export interface Config {
   /** 'local' selects the embedded key provider; otherwise the KMS base URL. */
   kmsUrl: 'local' | URL
   kmsTimeoutMs: number
+  /** Smallest RSA key accepted in a DeliveryKey certificate, in bits. */
+  deliveryMinRsaBits: number
   tenantsFile?: string
   allowPassthrough: boolean
   bodyLimit: number
@@ -134,6 +136,7 @@ function readConfig (env: NodeJS.ProcessEnv): Config {
     host: text(env, 'HOST') ?? '0.0.0.0',
     kmsUrl: kmsUrl(env, production),
     kmsTimeoutMs: integer(env, 'KMS_TIMEOUT_MS', 10000, 100, 28000),
+    deliveryMinRsaBits: integer(env, 'DELIVERY_MIN_RSA_BITS', 2048, 2048, 16384),
     tenantsFile: text(env, 'TENANTS_FILE'),
     allowPassthrough: boolean(env, 'ALLOW_PASSTHROUGH', true),
     bodyLimit: integer(env, 'BODY_LIMIT', 256 * 1024, 1024, 64 * 1024 * 1024),

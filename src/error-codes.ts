@@ -321,8 +321,8 @@ export const ERROR_CODES = {
   DELIVERY_KEY_WEAK: {
     status: 400,
     kind: 'other',
-    meaning: 'The DeliveryKey certificate is not one AWS accepts: not RSA, an RSA key under 2048 bits, or signed with SHA-1 or MD5.',
-    action: 'Issue an RSA certificate of at least 2048 bits signed with SHA-256 or better.'
+    meaning: 'The DeliveryKey certificate is not one AWS accepts: not RSA, an RSA key under DELIVERY_MIN_RSA_BITS (2048 unless set), or signed with SHA-1 or MD5.',
+    action: 'Issue an RSA certificate of at least that size signed with SHA-256 or better.'
   },
   DELIVERY_KEY_NOT_VALID_NOW: {
     status: 400,

@@ -67,7 +67,9 @@ function operation (method: string, path: string): Obj {
   return found.op
 }
 
+/** An example's source: a file of examples/ when the path says so, else a fixture (a captured .http file gives its body). */
 function exampleText (file: string): string {
+  if (file.startsWith('examples/')) return readFileSync(join(PROJECT_ROOT, file), 'utf8')
   return file.endsWith('.http') ? capturedBody(file).toString('utf8') : fixtureText(file)
 }
 

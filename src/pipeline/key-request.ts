@@ -68,6 +68,8 @@ export interface PipelineDeps {
   now?: () => Date
   /** Where encrypted delivery takes its document keys, MAC keys and IVs (crypto.randomBytes unless a test passes its own). */
   randomBytes?: RandomBytes
+  /** Smallest RSA key a DeliveryKey certificate may have (DELIVERY_MIN_RSA_BITS; 2048, AWS's size, when unset). */
+  deliveryMinRsaBits?: number
 }
 
 export async function handleKeyRequest (deps: PipelineDeps, req: KeyRequest): Promise<KeyResponse> {
@@ -87,7 +89,7 @@ export async function handleKeyRequest (deps: PipelineDeps, req: KeyRequest): Pr
       validateRequest(doc, dialect)
     }
     // SPEKE callers may name a certificate to encrypt keys for: checked before the KMS is asked, which is asked for plain keys.
-    const target = doc !== undefined && req.route === 'speke' ? deliveryTarget(doc, deps.now?.() ?? new Date()) : undefined
+    const target = doc !== undefined && req.route === 'speke' ? deliveryTarget(doc, deps.now?.() ?? new Date(), deps.deliveryMinRsaBits) : undefined
     if (target !== undefined) record.deliveredEncrypted = true
     if (req.anevia !== undefined) {
       record.request = { contentId: req.anevia.contentId, kids: [], drmSystems: [], trackTypes: [], keyPeriods: [] }

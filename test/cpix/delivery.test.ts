@@ -44,6 +44,10 @@ t.test('certificates: a 4096-bit SHA-512 RSA certificate is accepted, AWS\'s ref
   refusal(t, () => checkCertificate(cert('WeakCert_Sha1'), NOW), 'DELIVERY_KEY_WEAK', /signed with sha1WithRSA.*SHA-1 and MD5/, 'DASH-IF WeakCert_Sha1')
   // DASH-IF's "small" key is 2048 bits (small next to its 4096-bit certificates): AWS's floor is 2048, so it is accepted.
   t.equal(checkCertificate(cert('WeakCert_SmallKey'), NOW).publicKey.asymmetricKeyDetails?.modulusLength, 2048, 'DASH-IF WeakCert_SmallKey (2048 bits) meets AWS\'s floor')
+  // With the floor raised to DASH-IF's 4096 bits (DELIVERY_MIN_RSA_BITS), the same certificate is refused and Cert1 still passes.
+  refusal(t, () => checkCertificate(cert('WeakCert_SmallKey'), NOW, 4096), 'DELIVERY_KEY_WEAK', /2048-bit RSA key; at least 4096 bits are needed \(DELIVERY_MIN_RSA_BITS\)/,
+    'DASH-IF WeakCert_SmallKey under a 4096-bit floor')
+  t.ok(checkCertificate(cert('Cert1'), NOW, 4096), 'DASH-IF Cert1 (4096 bits) meets a 4096-bit floor')
   refusal(t, () => checkCertificate(cert('Cert1'), new Date('2040-01-01T00:00:00Z')), 'DELIVERY_KEY_NOT_VALID_NOW', /expired at 2039-12-31T23:59:59/, 'expired (clock after notAfter)')
   refusal(t, () => checkCertificate(cert('Cert1'), new Date('2016-01-01T00:00:00Z')), 'DELIVERY_KEY_NOT_VALID_NOW', /not valid before 2016-08-11/, 'not yet valid')
   refusal(t, () => checkCertificate(Buffer.from('not a certificate'), NOW), 'DELIVERY_KEY_UNREADABLE', /not a DER X\.509/, 'garbage')

@@ -136,6 +136,40 @@ t.test('a certificate AWS would refuse is a 400 naming the problem, and the KMS 
   t.equal(kms.received.length, 0, 'nothing reached the KMS')
 })
 
+t.test('examples/speke-v2.0-encrypted-response.xml is a real answer to examples/speke-v2.0-encrypted.xml', async t => {
+  // How examples/README.md says it was made: KMS_URL=local with this LOCAL_KMS_SECRET, the README's pass-through token.
+  const secret = Buffer.from('speke-proxy example secret: never use in production')
+  const token = Buffer.from(JSON.stringify({ site_id: 'DEMO', access_key: 'any' })).toString('base64')
+  const request = readFileSync(join(PROJECT_ROOT, 'examples', 'speke-v2.0-encrypted.xml'), 'utf8')
+  const answer = readFileSync(join(PROJECT_ROOT, 'examples', 'speke-v2.0-encrypted-response.xml'), 'utf8')
+  const provider = localProvider({ secret, playReadyLaUrl: 'https://license.pallycon.com/ri/licenseManager.do', hlsKeyUrlBase: 'https://localhost:8080/hls/key', widevineProvider: 'inkaentworks' })
+  const plainRequest = Buffer.from(request.replace(/<cpix:DeliveryDataList>[\s\S]*<\/cpix:DeliveryDataList>/, ''))
+  const plain = await provider.getKeys({ route: 'speke', dialect: 'speke-v2.0', token, spekeVersion: '2.0', body: plainRequest }, AbortSignal.timeout(3000))
+  const expected = plainKeys(plain.body.toString('utf8'))
+  t.equal(expected.length, 2, 'the request asks for two keys')
+  t.same(decryptCpix(answer, key.path), expected.map(k => ({ ...k, macOk: true })), 'Cert1\'s private key recovers the embedded provider\'s keys, every MAC verifies')
+  t.notMatch(answer, /PlainValue/, 'no PlainValue')
+  t.match(answer, /<cpix:DeliveryData id="example-packager">/, 'the DeliveryData comes back with its id')
+})
+
+t.test('DELIVERY_MIN_RSA_BITS=4096 (DASH-IF\'s size): WeakCert_SmallKey is a 400 before the KMS is asked; the default (AWS\'s 2048) takes it', async t => {
+  const kms = await startFakeKms((_req, res) => { res.writeHead(500); res.end() })
+  const strict = await startProxy({ ...ENV, KMS_URL: kms.url, KMS_TIMEOUT_MS: '3000', DELIVERY_MIN_RSA_BITS: '4096' })
+  const aws = await startProxy(ENV)
+  t.teardown(async () => { await strict.close(); await aws.close(); await kms.close() })
+  const small = fixture('dashif/certs/WeakCert_SmallKey.cer')
+  for (const c of cases) {
+    const refused = await post(strict, withCertificate(c.body, small), c.spekeVersion)
+    t.equal(refused.status, 400, `${c.name}: WeakCert_SmallKey under a 4096-bit floor → 400`)
+    t.equal(refused.code, 'DELIVERY_KEY_WEAK')
+    t.match(refused.text, /2048-bit RSA key; at least 4096 bits are needed/)
+    const accepted = await post(aws, withCertificate(c.body, small), c.spekeVersion)
+    t.equal(accepted.status, 200, `${c.name}: WeakCert_SmallKey under the default floor → 200`)
+    t.notMatch(accepted.text, /PlainValue/, `${c.name}: and its keys are sealed`)
+  }
+  t.equal(kms.received.length, 0, 'nothing reached the KMS')
+})
+
 t.test('with the audit on: fingerprints are of the plain keys the packager decrypts, and no key is stored or logged in any form', async t => {
   const dataDir = t.testdir()
   const hmacKey = Buffer.alloc(32, 5)
