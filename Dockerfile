@@ -38,6 +38,8 @@ COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY openapi.yaml ./openapi.yaml
+# The operator console's static files (served at /admin/ when ADMIN_TOKEN is set).
+COPY console ./console
 RUN mkdir -p /app/data \
  && chown node:node /app/data \
  && chmod 0700 /app/data

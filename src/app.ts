@@ -8,11 +8,12 @@ import rateLimit from '@fastify/rate-limit'
 import underPressure from '@fastify/under-pressure'
 import { MAX_MESSAGE_CHARS, ProxyError, clip, isProxyError } from './errors.js'
 import type { Metrics } from './metrics.js'
-import { readTlsFiles } from './tls.js'
+import { loadedCertificateNotAfter, readTlsFiles } from './tls.js'
 import type { KeyProvider } from './kms/provider.js'
 import { redactUrl } from './redact.js'
 import { aneviaRoutes } from './routes/anevia.js'
-import { healthRoutes } from './routes/health.js'
+import { consoleRoutes } from './routes/console.js'
+import { healthRoutes, isReady } from './routes/health.js'
 import { metricsRoutes } from './routes/metrics.js'
 import { addJsonParser } from './http/json-body.js'
 import { addressBucket, keyGuard, tenantBucket } from './http/key-guard.js'
@@ -143,11 +144,21 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(pallyconRoutes, keyRoutes)
   await app.register(aneviaRoutes, keyRoutes)
   await app.register(keysRoutes, keyRoutes)
-  if (deps.metrics !== undefined) await app.register(metricsRoutes, { registry: deps.metrics.registry, token: config.metricsToken })
+  const readinessChecks = deps.readiness ?? (() => ({}))
+  if (deps.metrics !== undefined) {
+    const tls = config.tls
+    deps.metrics.watch({
+      ready: () => isReady(readinessChecks()),
+      certificateNotAfter: tls === undefined ? undefined : () => loadedCertificateNotAfter(tls.certFile)
+    })
+    await app.register(metricsRoutes, { registry: deps.metrics.registry, token: config.metricsToken })
+  }
   await app.register(openapiRoutes)
   await app.register(healthRoutes, {
-    readiness: { provider: deps.provider.name, checks: deps.readiness ?? (() => ({})) }
+    readiness: { provider: deps.provider.name, checks: readinessChecks }
   })
   for (const plugin of deps.plugins ?? []) await app.register(async (child) => { addJsonParser(child); await plugin(child) })
+  // The operator console (static files) goes with the admin API: ADMIN_TOKEN set and the audit on.
+  if (config.adminToken !== undefined && config.audit.enabled) await app.register(consoleRoutes)
   return app
 }

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// The speke-proxy command: serve, keyserver, audit verify|public-key|prune|migrate, token inspect, tenant hash|new, config check.
+// The speke-proxy command: serve, keyserver, audit verify|public-key|prune|migrate, keys lookup, token inspect, tenant, config check.
 
 import { randomBytes } from 'node:crypto'
 import { realpathSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { runAuditCli } from './audit/index.js'
+import { runKeysLookup, type AuditStoreSettings } from './audit/cli-verify.js'
 import { ConfigError, loadConfig } from './config.js'
 import { decodeEncToken } from './tenants/enc-token.js'
 import { TenantsFileError, hashCredential, loadTenantsFile } from './tenants/registry.js'
@@ -27,6 +28,10 @@ Commands:
                               remove whole old files (rows) up to a checkpoint, leaving a signed prune record
   audit migrate [--database-url OWNER_URL] [--schema S]
                               create or migrate the PostgreSQL audit tables (as the owner role)
+  keys lookup --content-id ID [--tenant T] [--kid KID] [--limit N] [--json]
+                              which KIDs the audit shows for a title (or, with --kid alone, where a KID went):
+                              DRM systems, tracks, periods, first/last issued, how often, last outcome;
+                              reads the server's audit store (AUDIT_DATABASE_URL, else AUDIT_DIR) or --dir / --database-url
   token inspect <enc-token>   print the site id of a PallyCon enc-token (never the access key)
   tenant hash                 read a proxy credential from stdin and print its sha256:<hex> line for TENANTS_FILE
                               (e.g. printf %s "$CREDENTIAL" | speke-proxy tenant hash; never on the command line)
@@ -50,6 +55,9 @@ export async function runCli (argv: string[], env: NodeJS.ProcessEnv, out: NodeJ
       if (code === undefined) break
       return code
     }
+    case 'keys':
+      if (rest[0] !== 'lookup') break
+      return await keysLookup(rest.slice(1), env, out, err)
     case 'token':
       if (rest[0] !== 'inspect' || rest[1] === undefined) break
       return inspectToken(rest[1], out, err)
@@ -71,6 +79,21 @@ export async function runCli (argv: string[], env: NodeJS.ProcessEnv, out: NodeJ
   }
   err.write(`speke-proxy: unknown command "${argv.join(' ')}"\n\n${HELP}`)
   return 2
+}
+
+/** `keys lookup` over the store the server reads: its settings (AUDIT_DATABASE_URL first, else AUDIT_DIR), or --dir / --database-url. */
+async function keysLookup (
+  args: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream, err: NodeJS.WritableStream
+): Promise<number> {
+  return await runKeysLookup(args, (): AuditStoreSettings | string => {
+    try {
+      const { audit } = loadConfig(env)
+      return audit.databaseUrl !== undefined ? { databaseUrl: audit.databaseUrl, schema: audit.databaseSchema } : { dir: audit.dir }
+    } catch (e) {
+      if (e instanceof ConfigError) return `configuration error: ${e.message}`
+      throw e
+    }
+  }, out, err)
 }
 
 /** Upper bound on what `tenant hash` reads: a credential, not a file. */

@@ -33,7 +33,7 @@ export const ERROR_CODES = {
   RATE_LIMITED: {
     status: 429,
     kind: 'other',
-    meaning: 'Too many requests in the current minute: key requests of this tenant (RATE_LIMIT_PER_MINUTE), or admin requests from this address.',
+    meaning: 'Too many requests in the current minute: key requests of this tenant (RATE_LIMIT_PER_MINUTE), or admin requests from this address (30 with a missing or wrong token, then every admin request waits; 600 with the right one).',
     action: 'Retry after the Retry-After seconds, or raise the limit for this tenant.'
   },
   MISSING_TOKEN: {
@@ -411,8 +411,14 @@ export const ERROR_CODES = {
   BAD_AUDIT_QUERY: {
     status: 400,
     kind: 'other',
-    meaning: 'An admin audit search has a filter that is not valid (the message names it).',
-    action: 'Fix the filter as GET /admin/audit in openapi.yaml describes.'
+    meaning: 'An admin read (audit search, key lookup, activity, audit state) has a query parameter that is unknown, repeated or not valid (the message names it).',
+    action: 'Fix the parameter as the /admin paths in openapi.yaml describe.'
+  },
+  KEY_LOOKUP_TOO_BROAD: {
+    status: 400,
+    kind: 'other',
+    meaning: 'A key lookup over the audit files matches more than 10000 keys, more than the server holds in memory for one answer.',
+    action: 'Narrow the lookup: add tenant or kid, or use a more specific content_id (a PostgreSQL audit store has no such bound).'
   },
   BAD_ADMIN_REQUEST: {
     status: '4xx',

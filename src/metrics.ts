@@ -1,7 +1,8 @@
-// Prometheus metrics (prom-client): key requests by route, managed tenant, SPEKE version and outcome; latencies; upstream errors; process.
+// Prometheus metrics (prom-client): key requests by route, managed tenant, SPEKE version and outcome; latencies; errors by kind and code;
+// audit write failures; readiness and the TLS certificate's expiry (read at each scrape); process.
 
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import { errorKind } from './error-codes.js'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { ERROR_CODES, errorKind } from './error-codes.js'
 import { SPEKE_V1_VERSION, SPEKE_V2_VERSIONS } from './protocol.js'
 import type { KeyRequestRecord } from './request-record.js'
 import { PASSTHROUGH_PREFIX } from './tenants/registry.js'
@@ -9,6 +10,13 @@ import { PASSTHROUGH_PREFIX } from './tenants/registry.js'
 export interface Metrics {
   registry: Registry
   observe: (record: KeyRequestRecord, seconds: { total: number, audit?: number }) => void
+  /** An audit sink failed to confirm a record, whatever became of the request (another sink confirmed, AUDIT_FAIL_OPEN, 503). */
+  auditWriteFailed: () => void
+  /**
+   * Gauges computed at each scrape, so never stale: `ready` as /readyz decides it (speke_proxy_ready); `certificateNotAfter`,
+   * when TLS is on, the notAfter (Unix seconds) of the certificate being served. Call once.
+   */
+  watch: (sources: { ready: () => boolean, certificateNotAfter?: () => number | undefined }) => void
 }
 
 /** The tenant label of pass-through requests: their site ids are unverified caller input, so they never become labels. */
@@ -58,6 +66,22 @@ export function createMetrics (knownTenants: string[]): Metrics {
     labelNames: ['kind'] as const,
     registers
   })
+  const errorCodes = new Counter({
+    name: 'speke_proxy_key_request_errors_total',
+    help: 'Key requests refused or failed, by error code (docs/errors.md), e.g. OVERLOADED, RATE_LIMITED_ADDRESS, RATE_LIMITED, KMS_TIMEOUT',
+    labelNames: ['code'] as const,
+    registers
+  })
+  // Every kind and code starts at 0, so that increase() and rate() see the first failure (a series born at 1 shows none).
+  for (const [code, spec] of Object.entries(ERROR_CODES)) {
+    errorCodes.inc({ code }, 0)
+    upstreamErrors.inc({ kind: spec.kind }, 0)
+  }
+  const auditFailures = new Counter({
+    name: 'speke_proxy_audit_write_failures_total',
+    help: 'Audit writes (records and refusal summaries) that a sink failed to confirm in time, counted per sink; the log names the sink',
+    registers
+  })
 
   const known = new Set(knownTenants)
   const tenantLabel = (tenant: string | undefined): string => {
@@ -76,6 +100,27 @@ export function createMetrics (knownTenants: string[]): Metrics {
       if (record.upstreamMs !== undefined) kms.observe({ route }, record.upstreamMs / 1000)
       if (seconds.audit !== undefined) audit.observe(seconds.audit)
       if (outcome === 'upstream_error') upstreamErrors.inc({ kind: errorKind(record.errorCode) })
+      if (record.errorCode !== undefined) errorCodes.inc({ code: record.errorCode })
+    },
+    auditWriteFailed () { auditFailures.inc() },
+    watch ({ ready, certificateNotAfter }) {
+      // Created here, not up front: an unlabelled gauge would show 0 (not ready, certificate expired in 1970) before it is told.
+      new Gauge({ // eslint-disable-line no-new
+        name: 'speke_proxy_ready',
+        help: '1 while /readyz answers ready (audit writable, upstream not failing, not shutting down), else 0',
+        registers,
+        collect () { this.set(ready() ? 1 : 0) }
+      })
+      if (certificateNotAfter === undefined) return
+      new Gauge({ // eslint-disable-line no-new
+        name: 'speke_proxy_tls_certificate_expiry_timestamp_seconds',
+        help: 'notAfter of the TLS certificate being served (TLS_CERT_FILE as last loaded, at startup or by SIGHUP), Unix seconds',
+        registers,
+        collect () {
+          const notAfter = certificateNotAfter()
+          if (notAfter !== undefined) this.set(notAfter)
+        }
+      })
     }
   }
 }

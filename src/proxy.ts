@@ -1,12 +1,12 @@
 // Assembles the proxy from a Config (not yet listening): logger, key provider, tenants, audit trail, reply checks, and the Fastify app.
 
+import type { KeyObject } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { buildApp } from './app.js'
 import { loadOrCreateHmacKey, loadOrCreateInstanceId, loadSigningKey, openAuditTrail } from './audit/index.js'
 import type { AuditTrail } from './audit/index.js'
 import type { Config } from './config.js'
-import { createPallyConProvider } from './kms/pallycon.js'
 import type { KeyProvider } from './kms/provider.js'
 import { createLogger } from './logger.js'
 import { createMetrics } from './metrics.js'
@@ -44,14 +44,17 @@ export async function assembleProxy (config: Config, options: AssemblyOptions = 
     logger.info({ provider: 'pallycon', kms: config.kmsUrl === 'local' ? 'local' : config.kmsUrl.origin }, 'forwarding key requests to the PallyCon KMS')
   }
 
+  const metrics = createMetrics(tenants.tenants.map(t => t.id))
   let audit: AuditTrail | undefined
   let hmacKey: Buffer | undefined
+  let checkpointKey: KeyObject | undefined
   if (config.audit.enabled) {
     hmacKey = loadOrCreateHmacKey(config.dataDir, config.audit.hmacKey)
     const signingKey = loadSigningKey(config.dataDir, config.audit.signingKey, options.env ?? process.env)
     if (signingKey.generated) {
       logger.warn({ audit: 'signing-key', keyId: signingKey.keyId, file: signingKey.source }, 'audit checkpoints are signed with a key kept in DATA_DIR: in production supply AUDIT_SIGNING_KEY from a secret store, and give auditors the public key (speke-proxy audit public-key)')
     }
+    checkpointKey = signingKey.publicKey
     const instanceId = config.audit.instanceIdSet ? config.instanceId : loadOrCreateInstanceId(config.dataDir)
     audit = await openAuditTrail({
       dir: config.audit.dir,
@@ -67,13 +70,13 @@ export async function assembleProxy (config: Config, options: AssemblyOptions = 
       databaseMigrateUrl: config.audit.databaseMigrateUrl,
       failOpen: config.audit.failOpen,
       writeTimeoutMs: config.audit.writeTimeoutMs,
-      minFreeBytes: config.audit.minFreeMb * 1024 * 1024
+      minFreeBytes: config.audit.minFreeMb * 1024 * 1024,
+      onWriteFailure: metrics.auditWriteFailed
     }, logger)
   }
   const trail = audit
   const key = hmacKey
 
-  const metrics = createMetrics(tenants.tenants.map(t => t.id))
   const upstream = createUpstreamHealth()
   let shuttingDown = false
   const app = await buildApp({
@@ -92,7 +95,9 @@ export async function assembleProxy (config: Config, options: AssemblyOptions = 
     }),
     plugins: trail === undefined || key === undefined || config.adminToken === undefined
       ? []
-      : [async (instance) => { await adminRoutes(instance, { source: trail.source, hmacKey: key, adminToken: config.adminToken }) }]
+      : [async (instance) => {
+          await adminRoutes(instance, { source: trail.source, hmacKey: key, adminToken: config.adminToken, publicKey: checkpointKey })
+        }]
   })
   return {
     app,
@@ -113,6 +118,8 @@ async function createProvider (config: Config): Promise<KeyProvider> {
     const { createLocalProvider } = await import('./kms/local/provider.js')
     return createLocalProvider(config)
   }
+  // Loaded only when used, like the local provider: undici's import is a good part of startup.
+  const { createPallyConProvider } = await import('./kms/pallycon.js')
   return createPallyConProvider({
     baseUrl: config.kmsUrl,
     timeoutMs: config.kmsTimeoutMs,

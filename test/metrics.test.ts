@@ -76,7 +76,56 @@ t.test('refusals and successes are no upstream errors', async t => {
   metrics.observe(record({ outcome: 'rejected', status: 401, errorCode: 'MISSING_TOKEN' }), { total: 0.01 })
   metrics.observe(record({ outcome: 'rejected', status: 403, errorCode: 'KMS_REFUSED' }), { total: 0.01 })
   metrics.observe(record(), { total: 0.01 })
-  t.same(await samples(metrics, 'speke_proxy_upstream_errors_total'), [])
+  t.same((await samples(metrics, 'speke_proxy_upstream_errors_total')).filter(s => s.value !== 0), [])
+})
+
+t.test('every error kind and code is a series from startup, at 0, so that increase() sees the first failure', async t => {
+  const metrics = createMetrics([])
+  const kinds = await samples(metrics, 'speke_proxy_upstream_errors_total')
+  t.same(kinds.map(s => s.labels.kind).sort(), [...new Set(Object.values(ERROR_CODES).map(s => s.kind))].sort())
+  const codes = await samples(metrics, 'speke_proxy_key_request_errors_total')
+  t.same(codes.map(s => s.labels.code).sort(), Object.keys(ERROR_CODES).sort(), 'one series per code: a bounded label')
+  t.ok([...kinds, ...codes].every(s => s.value === 0))
+})
+
+t.test('refusals and failures count by their code; successes have none', async t => {
+  const metrics = createMetrics([])
+  metrics.observe(record({ outcome: 'rejected', status: 503, errorCode: 'OVERLOADED' }), { total: 0.001 })
+  metrics.observe(record({ outcome: 'rejected', status: 429, errorCode: 'RATE_LIMITED_ADDRESS' }), { total: 0.001 })
+  metrics.observe(record({ outcome: 'rejected', status: 429, errorCode: 'RATE_LIMITED' }), { total: 0.001 })
+  metrics.observe(record({ outcome: 'rejected', status: 429, errorCode: 'RATE_LIMITED' }), { total: 0.001 })
+  metrics.observe(record({ outcome: 'upstream_error', status: 503, errorCode: 'AUDIT_UNAVAILABLE' }), { total: 0.001 })
+  metrics.observe(record(), { total: 0.01 })
+  const counted = Object.fromEntries((await samples(metrics, 'speke_proxy_key_request_errors_total')).filter(s => s.value !== 0).map(s => [s.labels.code, s.value]))
+  t.same(counted, { OVERLOADED: 1, RATE_LIMITED_ADDRESS: 1, RATE_LIMITED: 2, AUDIT_UNAVAILABLE: 1 })
+})
+
+t.test('audit write failures count each sink failure', async t => {
+  const metrics = createMetrics([])
+  t.same((await samples(metrics, 'speke_proxy_audit_write_failures_total')).map(s => s.value), [0], 'present at 0 before any failure')
+  metrics.auditWriteFailed()
+  metrics.auditWriteFailed()
+  t.same((await samples(metrics, 'speke_proxy_audit_write_failures_total')).map(s => s.value), [2])
+})
+
+t.test('readiness and certificate expiry are read at each scrape; neither is shown before it is watched', async t => {
+  const metrics = createMetrics([])
+  const names = async (): Promise<string[]> => (await metrics.registry.getMetricsAsJSON()).map(m => m.name)
+  t.notOk((await names()).includes('speke_proxy_ready'), 'no gauge at 0 (not ready) before anything says so')
+  let ready = true
+  let notAfter: number | undefined
+  metrics.watch({ ready: () => ready, certificateNotAfter: () => notAfter })
+  t.same((await samples(metrics, 'speke_proxy_ready')).map(s => s.value), [1])
+  ready = false
+  t.same((await samples(metrics, 'speke_proxy_ready')).map(s => s.value), [0], 'the current verdict, not the one at startup')
+  notAfter = 1_900_000_000
+  t.same((await samples(metrics, 'speke_proxy_tls_certificate_expiry_timestamp_seconds')).map(s => s.value), [1_900_000_000])
+  notAfter = 1_950_000_000
+  t.same((await samples(metrics, 'speke_proxy_tls_certificate_expiry_timestamp_seconds')).map(s => s.value), [1_950_000_000], 'a reloaded certificate shows')
+
+  const plain = createMetrics([])
+  plain.watch({ ready: () => true })
+  t.notOk((await plain.registry.getMetricsAsJSON()).some(m => m.name === 'speke_proxy_tls_certificate_expiry_timestamp_seconds'), 'no TLS: no expiry gauge')
 })
 
 t.test('every kind label the counter can show is a kind some code declares', async t => {
@@ -90,10 +139,11 @@ t.test('the metrics the README says to watch exist, with the type their names pr
   const named = [...new Set([...watch.matchAll(/`(speke_proxy_[a-z_]+)`/g)].map(m => m[1]))]
   t.ok(named.length >= 4, `the README names metrics: ${named.join(', ')}`)
   const metrics = createMetrics([])
+  metrics.watch({ ready: () => true, certificateNotAfter: () => 0 })
   const registered = new Map((await metrics.registry.getMetricsAsJSON()).map(m => [m.name, String(m.type)]))
   for (const name of named) {
-    const type = name.endsWith('_seconds') ? 'histogram' : name.endsWith('_total') ? 'counter' : undefined
-    t.equal(registered.get(name), type, `${name} is a ${type ?? '?'}`)
+    const type = name.endsWith('_timestamp_seconds') ? 'gauge' : name.endsWith('_seconds') ? 'histogram' : name.endsWith('_total') ? 'counter' : 'gauge'
+    t.equal(registered.get(name), type, `${name} is a ${type}`)
   }
   t.equal(registered.get('speke_proxy_request_duration_seconds'), 'histogram', 'and the whole-request latency')
   t.ok(registered.has('speke_proxy_process_cpu_seconds_total'), 'process metrics under the same prefix')

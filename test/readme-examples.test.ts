@@ -143,7 +143,9 @@ t.test('every curl example in the README gets its documented status from a fresh
   }
 
   const dataDir = mkdtempSync(join(tmpdir(), 'readme-examples-'))
-  const proxy = await startChildProxy({ DATA_DIR: dataDir })
+  // The admin examples set ADMIN_TOKEN in their block and say to start the proxy with it: so is this one.
+  const adminToken = /^ADMIN_TOKEN=(\S+)$/m.exec(README)?.[1]
+  const proxy = await startChildProxy({ DATA_DIR: dataDir, ...(adminToken === undefined ? {} : { ADMIN_TOKEN: adminToken }) })
   // Stop the proxy and wait for its exit (it signs the audit chain on the way out) before removing its data.
   t.teardown(async () => {
     proxy.child.kill('SIGTERM')

@@ -1,4 +1,4 @@
-// `speke-proxy audit verify|public-key|prune|migrate`: the auditor's and the operator's commands; each returns the exit code.
+// `speke-proxy audit verify|public-key|prune|migrate` and `keys lookup`: the auditor's and the operator's commands, returning exit codes.
 
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
@@ -6,6 +6,9 @@ import { parseArgs } from 'node:util'
 import pg from 'pg'
 import { migrateAuditDatabase } from './pg-schema.js'
 import { pruneAuditDatabase, pruneAuditFiles, PruneRefused, type Pruned } from './prune.js'
+import { isProxyError } from '../errors.js'
+import { lookupKeys, type KeyEntry } from './key-lookup.js'
+import type { AuditSource } from './query.js'
 import { errorText } from './sink.js'
 import { loadSigningKey, parsePublicKey, publicKeyPem, SigningKeyError } from './signing-key.js'
 import { verifyAuditDatabase, verifyAuditFiles, type VerifyOptions, type VerifyResult } from './verify.js'
@@ -138,5 +141,95 @@ async function migrate (args: string[], env: NodeJS.ProcessEnv, out: Out, err: O
     return 1
   } finally {
     await client.end().catch(() => {})
+  }
+}
+
+const KEYS_USAGE = 'usage: speke-proxy keys lookup (--content-id ID | --kid KID) [--tenant T] [--kid KID] [--limit N] [--json]\n' +
+  '         [--dir DIR | --database-url URL [--schema SCHEMA]]   (default: the audit store the server would use: AUDIT_DATABASE_URL, else AUDIT_DIR)\n'
+
+/** Where the server's audit lives, from its own settings (AUDIT_DATABASE_URL first, as the server reads). */
+export interface AuditStoreSettings { dir?: string, databaseUrl?: string, schema?: string }
+
+const KEY_COLUMNS: Array<[string, (k: KeyEntry) => string]> = [
+  ['KID', (k) => k.kid],
+  ['CONTENT ID', (k) => k.content_id ?? '-'],
+  ['TENANT', (k) => k.tenant ?? '-'],
+  ['KIND', (k) => k.tenant_kind],
+  ['ISSUED', (k) => String(k.times_issued)],
+  ['FIRST ISSUED', (k) => k.first_issued ?? '-'],
+  ['LAST ISSUED', (k) => k.last_issued ?? '-'],
+  ['LAST', (k) => `${k.last_outcome} ${k.last_status}`],
+  ['ENCRYPTED', (k) => k.delivered_encrypted ? 'yes' : 'no'],
+  ['TRACKS', (k) => k.track_types.join(',') || '-'],
+  ['PERIODS', (k) => k.key_periods.join(',') || '-'],
+  ['DRM SYSTEMS', (k) => k.drm_systems.join(',') || '-']
+]
+
+/** Control characters (an audited content id is caller input) shown escaped, so a table cell cannot move the terminal's cursor. */
+// eslint-disable-next-line no-control-regex -- the point: find control characters
+const printable = (text: string): string => text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+
+function keyTable (keys: KeyEntry[]): string {
+  const rows = [KEY_COLUMNS.map(([h]) => h), ...keys.map((k) => KEY_COLUMNS.map(([, cell]) => printable(cell(k))))]
+  const widths = KEY_COLUMNS.map((_, i) => Math.max(...rows.map((r) => r[i].length)))
+  return rows.map((r) => r.map((cell, i) => i === r.length - 1 ? cell : cell.padEnd(widths[i])).join('  ')).join('\n') + '\n'
+}
+
+/**
+ * `speke-proxy keys lookup`: the entries of GET /admin/keys, every page, as a table or (--json) as {"keys": [...]}.
+ * 0 with entries, 1 when none match or the store cannot be read, 2 on bad usage, 78 when the server's settings
+ * (`defaults`, which answers a message when they are bad) cannot be read.
+ */
+export async function runKeysLookup (args: string[], defaults: () => AuditStoreSettings | string, out: Out, err: Out): Promise<number> {
+  const v = parse<{ 'content-id'?: string, kid?: string, tenant?: string, limit?: string, json?: boolean, dir?: string, 'database-url'?: string, schema?: string, help?: boolean }>(args, {
+    'content-id': { type: 'string' },
+    kid: { type: 'string' },
+    tenant: { type: 'string' },
+    limit: { type: 'string' },
+    json: { type: 'boolean' },
+    dir: { type: 'string' },
+    'database-url': { type: 'string' },
+    schema: { type: 'string' },
+    help: { type: 'boolean', short: 'h' }
+  }, err, KEYS_USAGE)
+  if (typeof v === 'number') return v
+  if (v.help === true) { out.write(KEYS_USAGE); return 0 }
+  if (v['content-id'] === undefined && v.kid === undefined) { err.write(`keys lookup needs --content-id or --kid\n${KEYS_USAGE}`); return 2 }
+  if (v.dir !== undefined && v['database-url'] !== undefined) { err.write(`keys lookup reads one store: --dir or --database-url\n${KEYS_USAGE}`); return 2 }
+  const max = v.limit === undefined ? undefined : Number(v.limit)
+  if (max !== undefined && (!Number.isSafeInteger(max) || max < 1)) { err.write(`--limit must be a positive integer\n${KEYS_USAGE}`); return 2 }
+  const store = v.dir !== undefined || v['database-url'] !== undefined
+    ? { dir: v.dir, databaseUrl: v['database-url'], schema: v.schema }
+    : defaults()
+  if (typeof store === 'string') { err.write(`${store}\n`); return 78 }
+  let source: AuditSource
+  let pool: pg.Pool | undefined
+  if (store.databaseUrl !== undefined) {
+    pool = new pg.Pool({ connectionString: store.databaseUrl, max: 1, connectionTimeoutMillis: 10_000, application_name: 'speke-proxy-keys-lookup' })
+    source = { kind: 'postgres', pool, schema: store.schema ?? 'public' }
+  } else if (store.dir !== undefined) {
+    source = { kind: 'files', dir: store.dir }
+  } else {
+    err.write(`keys lookup: no audit store (AUDIT=off?): give --dir or --database-url\n${KEYS_USAGE}`)
+    return 2
+  }
+  try {
+    const keys: KeyEntry[] = []
+    let cursor: string | undefined
+    const wanted = max ?? Number.MAX_SAFE_INTEGER
+    do {
+      const page = await lookupKeys(source, { contentId: v['content-id'], kid: v.kid, tenant: v.tenant, limit: Math.min(1000, wanted - keys.length), cursor })
+      keys.push(...page.keys)
+      cursor = page.nextCursor
+    } while (cursor !== undefined && keys.length < wanted)
+    out.write(v.json === true ? `${JSON.stringify({ keys }, null, 2)}\n` : keys.length === 0 ? '' : keyTable(keys))
+    if (keys.length === 0) err.write('keys lookup: no key in the audit matches\n')
+    return keys.length === 0 ? 1 : 0
+  } catch (e) {
+    if (isProxyError(e) && e.status === 400) { err.write(`keys lookup: ${e.message}\n`); return 2 }
+    err.write(`keys lookup: cannot read the audit ${source.kind === 'files' ? `directory ${source.dir}` : `database (schema ${store.schema ?? 'public'})`}: ${errorText(e)}\n`)
+    return 1
+  } finally {
+    await pool?.end().catch(() => {})
   }
 }

@@ -48,7 +48,7 @@ export async function * readLines (path: string): AsyncGenerator<{ line: string,
 }
 
 /** The parseable lines of a side log (a torn or garbled line is verify's business). Missing file: none. */
-async function readSideLog (path: string): Promise<Array<CheckpointLine & { lineNo: number }>> {
+export async function readSideLog (path: string): Promise<Array<CheckpointLine & { lineNo: number }>> {
   const out: Array<CheckpointLine & { lineNo: number }> = []
   try {
     for await (const { line, lineNo, torn } of readLines(path)) {
@@ -94,7 +94,7 @@ export async function listSegments (dir: string): Promise<Segment[]> {
 interface Tail { size: number, complete: number, lastLine?: string }
 
 /** The last complete line of a file and where the complete lines end (bytes after that are a torn write). */
-async function readTail (path: string): Promise<Tail> {
+export async function readTail (path: string): Promise<Tail> {
   const fh = await open(path, 'r')
   try {
     const { size } = await fh.stat()

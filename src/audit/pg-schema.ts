@@ -95,7 +95,23 @@ const AUDIT_MIGRATIONS: ReadonlyArray<(s: string) => string[]> = [
     `DROP TABLE IF EXISTS ${s}.audit_chain_heads`
   ],
   // Error codes (docs/errors.md) of failed requests: NULL on every other record (and on every record written before).
-  (s) => [`ALTER TABLE ${s}.audit_records ADD COLUMN IF NOT EXISTS error_code text`]
+  (s) => [`ALTER TABLE ${s}.audit_records ADD COLUMN IF NOT EXISTS error_code text`],
+  // Encrypted key delivery ('encrypted', NULL otherwise and on every record written before), and the indexes of the admin
+  // read API. Key lookup already has its indexes from version 1: GIN on requested_kids and returned_kids, btree on
+  // (content_id, time) and (tenant, time); activity reads the time index. The GIN indexes stop using a pending list
+  // (fastupdate): unflushed, it made the planner cost a kid lookup above a sequential scan, and its flush lands on
+  // whichever audit INSERT overflows it (a latency spike inside the audit write deadline); a record adds a few kids, so
+  // writing them straight into the index costs little. New: the newest checkpoint record and side-log entry without a
+  // scan (GET /admin/audit/state), and the route filter of GET /admin/audit.
+  (s) => [
+    `ALTER TABLE ${s}.audit_records ADD COLUMN IF NOT EXISTS delivery text`,
+    `ALTER INDEX ${s}.audit_records_requested_kids_idx SET (fastupdate = off)`,
+    `ALTER INDEX ${s}.audit_records_returned_kids_idx SET (fastupdate = off)`,
+    `ALTER INDEX ${s}.audit_records_fingerprints_idx SET (fastupdate = off)`,
+    `CREATE INDEX IF NOT EXISTS audit_records_route_idx ON ${s}.audit_records (route, "time" DESC)`,
+    `CREATE INDEX IF NOT EXISTS audit_records_checkpoint_time_idx ON ${s}.audit_records ("time" DESC) WHERE checkpoint IS NOT NULL`,
+    `CREATE INDEX IF NOT EXISTS audit_checkpoints_stored_idx ON ${s}.audit_checkpoints (stored_at DESC)`
+  ]
 ]
 
 /** The schema version a database holds (0 when it has no audit tables). */
@@ -136,15 +152,22 @@ export async function migrateAuditDatabase (client: ClientBase, schema: string):
   return applied
 }
 
-/** A row of audit_records as node-postgres returns it: the record's fields, with the driver's types for four of them. */
-export type AuditRow = Omit<AuditRecord, 'time' | 'seq' | 'outcome' | 'refusals' | 'checkpoint' | 'error_code'> &
-  { time: Date, seq: string, outcome: string, refusals: RefusalSummary | null, checkpoint: SignedEntry | null, error_code: string | null }
+/** A row of audit_records as node-postgres returns it: the record's fields, with the driver's types for some of them. */
+export type AuditRow = Omit<AuditRecord, 'time' | 'seq' | 'outcome' | 'refusals' | 'checkpoint' | 'error_code' | 'delivery'> & {
+  time: Date
+  seq: string
+  outcome: string
+  refusals: RefusalSummary | null
+  checkpoint: SignedEntry | null
+  error_code: string | null
+  delivery: string | null
+}
 
 export const RECORD_COLUMNS = AUDIT_RECORD_FIELDS.map((f) => f === 'time' ? '"time"' : f).join(', ')
 
-/** The record a row stores; `refusals`, `checkpoint` and `error_code` are left out unless set, so records without them hash as written. */
+/** The record a row stores; `refusals`, `checkpoint`, `error_code` and `delivery` are left out unless set (records hash as written). */
 export function rowToRecord (row: AuditRow): AuditRecord {
-  const { refusals, checkpoint, error_code: errorCode, ...rest } = row
+  const { refusals, checkpoint, error_code: errorCode, delivery, ...rest } = row
   return {
     ...rest,
     time: row.time.toISOString(),
@@ -152,12 +175,14 @@ export function rowToRecord (row: AuditRow): AuditRecord {
     outcome: row.outcome as Outcome,
     ...(refusals === null || refusals === undefined ? {} : { refusals }),
     ...(checkpoint === null || checkpoint === undefined ? {} : { checkpoint }),
-    ...(errorCode === null || errorCode === undefined ? {} : { error_code: errorCode })
+    ...(errorCode === null || errorCode === undefined ? {} : { error_code: errorCode }),
+    // Only 'encrypted' is ever written; any other value is kept as stored so verify sees the row as it is.
+    ...(delivery === null || delivery === undefined ? {} : { delivery: delivery as 'encrypted' })
   }
 }
 
 /** Columns later migrations added, with their types: a database that predates one reads them as NULL. */
-const ADDED_COLUMNS: Partial<Record<keyof AuditRecord, string>> = { refusals: 'jsonb', checkpoint: 'jsonb', error_code: 'text' }
+const ADDED_COLUMNS: Partial<Record<keyof AuditRecord, string>> = { refusals: 'jsonb', checkpoint: 'jsonb', error_code: 'text', delivery: 'text' }
 
 /** The select list for records in a database that may predate a migration: a missing added column reads as NULL. */
 export async function recordColumnsOf (client: Pick<ClientBase, 'query'>, schema: string): Promise<string> {

@@ -8,6 +8,7 @@ import { listSegments } from './file-sink.js'
 import { quoteSchema, RECORD_COLUMNS, rowToRecord, type AuditRow } from './pg-schema.js'
 import { OUTCOMES } from '../request-record.js'
 import type { Outcome } from '../request-record.js'
+import type { KeyRouteName } from '../protocol.js'
 import type { AuditRecord } from './record.js'
 
 export type AuditSource =
@@ -17,7 +18,9 @@ export type AuditSource =
 export interface AuditFilter {
   tenant?: string
   contentId?: string
-  /** Matches requested or returned kids. */
+  /** A key route name (KEY_ROUTE_NAMES). */
+  route?: string
+  /** Matches requested or returned kids (a UUID, any case, with or without dashes). */
   kid?: string
   /** Matches a returned key's 'hmac-sha256:…' fingerprint (see POST /admin/audit/hash). */
   fingerprint?: string
@@ -35,11 +38,16 @@ export interface AuditPage { records: AuditRecord[], nextCursor?: string }
 const DEFAULT_QUERY_LIMIT = 100
 const MAX_QUERY_LIMIT = 1000
 
-interface Position { time: string, instance: string, seq: number }
+/** Every key route name (protocol.ts), as records store it in `route`; the Record type keeps the list complete. */
+const KEY_ROUTES: Record<KeyRouteName, true> = { speke: true, 'pallycon-v1': true, 'pallycon-v2': true, anevia: true, 'keys-json': true }
+const KEY_ROUTE_NAMES = Object.keys(KEY_ROUTES) as readonly KeyRouteName[]
+
+export interface Position { time: string, instance: string, seq: number }
 
 interface Criteria {
   tenant?: string
   contentId?: string
+  route?: KeyRouteName
   kid?: string
   fingerprint?: string
   outcome?: Outcome
@@ -49,9 +57,25 @@ interface Criteria {
   after?: Position
 }
 
-const bad = (message: string): ProxyError => new ProxyError('BAD_AUDIT_QUERY', message)
+export const bad = (message: string): ProxyError => new ProxyError('BAD_AUDIT_QUERY', message)
 
-function toIso (value: string | Date, name: string): string {
+const UUID = /^([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})$/i
+
+/** A KID as records store it (lower case, dashed), from a UUID in any case with or without dashes; else a 400. */
+export function normalizeKid (value: string): string {
+  const m = UUID.exec(value.trim())
+  if (m === null) throw bad('kid must be a UUID (32 hex digits, with or without dashes)')
+  return m.slice(1).join('-').toLowerCase()
+}
+
+/** A page size from 1 to MAX_QUERY_LIMIT, else a 400. */
+export function checkLimit (limit: number | undefined, fallback = DEFAULT_QUERY_LIMIT): number {
+  const n = limit ?? fallback
+  if (!Number.isSafeInteger(n) || n < 1 || n > MAX_QUERY_LIMIT) throw bad(`limit must be an integer from 1 to ${MAX_QUERY_LIMIT}`)
+  return n
+}
+
+export function toIso (value: string | Date, name: string): string {
   const date = value instanceof Date ? value : new Date(value)
   if (Number.isNaN(date.getTime()) || (typeof value === 'string' && !/^\d{4}-\d{2}-\d{2}/.test(value))) throw bad(`${name} must be an ISO 8601 time`)
   return date.toISOString()
@@ -75,13 +99,14 @@ function decodeCursor (cursor: string): Position {
 }
 
 function criteria (filter: AuditFilter): Criteria {
-  const limit = filter.limit ?? DEFAULT_QUERY_LIMIT
-  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_QUERY_LIMIT) throw bad(`limit must be an integer from 1 to ${MAX_QUERY_LIMIT}`)
+  const limit = checkLimit(filter.limit)
   if (filter.outcome !== undefined && !(OUTCOMES as readonly string[]).includes(filter.outcome)) throw bad(`outcome must be one of ${OUTCOMES.join(', ')}`)
+  if (filter.route !== undefined && !(KEY_ROUTE_NAMES as readonly string[]).includes(filter.route)) throw bad(`route must be one of ${KEY_ROUTE_NAMES.join(', ')}`)
   return {
     tenant: filter.tenant,
     contentId: filter.contentId,
-    kid: filter.kid?.trim().toLowerCase(),
+    route: filter.route as KeyRouteName | undefined,
+    kid: filter.kid === undefined ? undefined : normalizeKid(filter.kid),
     fingerprint: filter.fingerprint?.trim().toLowerCase(),
     outcome: filter.outcome as Outcome | undefined,
     since: filter.since === undefined ? undefined : toIso(filter.since, 'since'),
@@ -91,12 +116,12 @@ function criteria (filter: AuditFilter): Criteria {
   }
 }
 
-function positionOf (r: AuditRecord): Position {
+export function positionOf (r: AuditRecord): Position {
   return { time: r.time, instance: r.instance_id, seq: r.seq }
 }
 
 /** Newest first: time, then instance id, then seq, all descending. */
-function compareDesc (a: Position, b: Position): number {
+export function compareDesc (a: Position, b: Position): number {
   if (a.time !== b.time) return a.time < b.time ? 1 : -1
   if (a.instance !== b.instance) return a.instance < b.instance ? 1 : -1
   return b.seq - a.seq
@@ -105,6 +130,7 @@ function compareDesc (a: Position, b: Position): number {
 function matches (r: AuditRecord, c: Criteria): boolean {
   return (c.tenant === undefined || r.tenant === c.tenant) &&
     (c.contentId === undefined || r.content_id === c.contentId) &&
+    (c.route === undefined || r.route === c.route) &&
     (c.kid === undefined || r.requested_kids.includes(c.kid) || r.returned_kids.includes(c.kid)) &&
     (c.fingerprint === undefined || r.key_fingerprints.includes(c.fingerprint)) &&
     (c.outcome === undefined || r.outcome === c.outcome) &&
@@ -120,9 +146,13 @@ function isRecord (value: unknown): value is AuditRecord {
     Array.isArray(r.requested_kids) && Array.isArray(r.returned_kids) && Array.isArray(r.key_fingerprints)
 }
 
-/** Every parseable record line of every segment (unparseable lines are verify's business, not the query's). */
-async function * fileRecords (dir: string): AsyncGenerator<AuditRecord> {
+/**
+ * Every parseable record line of every segment (unparseable lines are verify's business, not the query's); with
+ * `sinceDay` (YYYYMMDD) segments of earlier UTC days are skipped: a segment holds no record later than its day.
+ */
+export async function * fileRecords (dir: string, sinceDay?: string): AsyncGenerator<AuditRecord> {
   for (const seg of await listSegments(dir)) {
+    if (sinceDay !== undefined && seg.day < sinceDay) continue
     let rest = ''
     for await (const chunk of createReadStream(join(dir, seg.name), { encoding: 'utf8' })) {
       const lines = (rest + String(chunk)).split('\n')
@@ -149,6 +179,7 @@ async function queryDatabase (pool: pg.Pool, schema: string, c: Criteria): Promi
   const add = (sql: (p: string) => string, value: unknown): void => { params.push(value); where.push(sql(`$${params.length}`)) }
   if (c.tenant !== undefined) add((p) => `tenant = ${p}`, c.tenant)
   if (c.contentId !== undefined) add((p) => `content_id = ${p}`, c.contentId)
+  if (c.route !== undefined) add((p) => `route = ${p}`, c.route)
   if (c.kid !== undefined) add((p) => `(requested_kids @> ARRAY[${p}::text] OR returned_kids @> ARRAY[${p}::text])`, c.kid)
   if (c.fingerprint !== undefined) add((p) => `key_fingerprints @> ARRAY[${p}::text]`, c.fingerprint)
   if (c.outcome !== undefined) add((p) => `outcome = ${p}`, c.outcome)

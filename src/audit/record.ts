@@ -74,6 +74,8 @@ export type AuditRecord = {
   refusals?: RefusalSummary
   /** Only on checkpoint and restart records: the signed entry (see checkpoint.ts); absent from every other record. */
   checkpoint?: SignedEntry
+  /** "encrypted" when the caller sent a DeliveryKey certificate (keys left encrypted); absent otherwise, so old records hash as before. */
+  delivery?: 'encrypted'
 }
 
 /** The route of the one record per minute that counts refusals of requests without a valid credential. */
@@ -87,7 +89,7 @@ export const AUDIT_RECORD_FIELDS = [
   'id', 'time', 'instance_id', 'seq', 'request_id', 'route', 'tenant', 'caller_ip', 'user_agent', 'speke_version',
   'content_id', 'requested_kids', 'drm_systems', 'track_types', 'key_periods', 'upstream_status', 'upstream_latency_ms',
   'outcome', 'status', 'error', 'returned_kids', 'key_fingerprints', 'request_sha256', 'response_sha256', 'prev_hash', 'hash', 'refusals', 'checkpoint',
-  'error_code'
+  'error_code', 'delivery'
 ] as const satisfies ReadonlyArray<keyof AuditRecord>
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue | undefined }
@@ -184,6 +186,7 @@ export function buildRecordBody (event: AuditEvent, hmacKey: Buffer, instanceId:
     status: Number.isFinite(event.status) ? int32(event.status) : 0,
     error: scrub(event.error, MAX_TEXT),
     ...(event.errorCode === undefined ? {} : { error_code: cleanText(event.errorCode, MAX_REFLECTED) }),
+    ...(event.deliveredEncrypted === true ? { delivery: 'encrypted' as const } : {}),
     returned_kids: event.returnedKeys.map((k) => cleanText(k.kid.trim().toLowerCase(), MAX_REFLECTED)),
     key_fingerprints: event.returnedKeys.map((k) => hmacValue(hmacKey, k.key)),
     request_sha256: event.requestBody === undefined ? null : sha256Hex(event.requestBody),

@@ -36,6 +36,8 @@ export interface AuditSettings {
   checkpoints?: { signer: Signer, everyRecords: number, intervalMs: number }
   /** Owner role URL for PostgreSQL migrations (AUDIT_DATABASE_MIGRATE_URL). */
   databaseMigrateUrl?: string
+  /** Told of each write a sink failed to confirm (the metrics' speke_proxy_audit_write_failures_total). */
+  onWriteFailure?: () => void
 }
 
 export interface AuditTrail {
@@ -209,6 +211,7 @@ export async function openAuditTrail (settings: AuditSettings, log: AuditLog = s
     results.forEach((r, i) => {
       if (r.status === 'fulfilled') return
       failures.push(`${sinks[i].name}: ${errorText(r.reason)}`)
+      settings.onWriteFailure?.()
       log.error({ sink: sinks[i].name, requestId: body.request_id, recordId: body.id, err: errorText(r.reason) }, 'audit sink failed to record')
     })
     lastOk = failures.length < sinks.length

@@ -18,6 +18,11 @@ export interface VerifyOptions {
   publicKey?: KeyObject
   /** A process log (pino JSON lines) holding "audit checkpoint" lines: every checkpoint in it must still be in the store. */
   anchors?: string
+  /**
+   * The store is being written while it is read (GET /admin/audit/state): bytes after the last newline of a chain's
+   * newest file are a write in flight, not a torn line.
+   */
+  live?: boolean
 }
 
 export interface VerifyResult {
@@ -182,10 +187,12 @@ export async function verifyAuditFiles (dir: string, options: VerifyOptions = {}
       check.side(value, `${name} line ${lineNo}`)
     }
   }
+  const newest = new Map(segments.map((seg) => [seg.tag, seg.name]))
   for (const seg of segments) {
     for await (const { line, lineNo, torn } of readLines(join(dir, seg.name))) {
       if (check.failed()) return await check.finish()
       const where = `${seg.name} line ${lineNo}`
+      if (torn === true && options.live === true && newest.get(seg.tag) === seg.name) break
       if (torn === true) { check.fail(`${where}: incomplete last line (no newline)`); break }
       if (line.trim() === '') { check.fail(`${where}: empty line`); break }
       const value = parse(line)
@@ -198,11 +205,26 @@ export async function verifyAuditFiles (dir: string, options: VerifyOptions = {}
 
 /** Verifies every chain in `schema`.audit_records and its audit_checkpoints side log; never trusts a head row. */
 export async function verifyAuditDatabase (databaseUrl: string, schema = 'public', options: VerifyOptions = {}): Promise<VerifyResult> {
-  const s = quoteSchema(schema)
   const client = new pg.Client({ connectionString: databaseUrl, application_name: 'speke-proxy-audit-verify', connectionTimeoutMillis: 10_000 })
-  const check = createCheck('postgres', options)
   try {
     await client.connect()
+  } catch (err) {
+    const check = createCheck('postgres', options)
+    check.fail(`cannot read audit database (schema ${schema}): ${errorText(err)}`)
+    return await check.finish()
+  }
+  try {
+    return await verifyAuditRows(client, schema, options)
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
+
+/** The same check over an open connection or pool (the server's own pool, for GET /admin/audit/state): pages of 1000 rows. */
+export async function verifyAuditRows (client: pg.ClientBase | pg.Pool, schema = 'public', options: VerifyOptions = {}): Promise<VerifyResult> {
+  const s = quoteSchema(schema)
+  const check = createCheck('postgres', options)
+  try {
     const hasSide = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [`${s}.audit_checkpoints`])
     if (hasSide.rows[0]?.t != null) {
       const side = await client.query<{
@@ -237,7 +259,5 @@ export async function verifyAuditDatabase (databaseUrl: string, schema = 'public
   } catch (err) {
     check.fail(`cannot read audit database (schema ${schema}): ${errorText(err)}`)
     return await check.finish()
-  } finally {
-    await client.end().catch(() => {})
   }
 }

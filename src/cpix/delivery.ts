@@ -13,7 +13,7 @@ export const DSIG_NS = 'http://www.w3.org/2000/09/xmldsig#'
  * Smallest RSA modulus accepted by default, in bits: AWS asks for "a 2048 RSA, SHA-512-signed certificate". The DASH-IF
  * test vectors call 2048 bits small (their own certificates are 4096-bit); DELIVERY_MIN_RSA_BITS raises the floor.
  */
-export const DEFAULT_MIN_RSA_BITS = 2048
+const DEFAULT_MIN_RSA_BITS = 2048
 
 /** Signature algorithms AWS refuses (SHA-1 and MD5 based), by OID. */
 const WEAK_SIGNATURES: Readonly<Record<string, string>> = {

@@ -1,9 +1,13 @@
-// Admin routes: GET /admin/audit (query the trail), POST /admin/audit/hash (HMAC a value), behind a bearer ADMIN_TOKEN, limited per IP.
+// Admin routes behind a bearer ADMIN_TOKEN: audit search, key lookup, activity, audit state, HMAC of a value; limited per IP.
 
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { createHash, timingSafeEqual, type KeyObject } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { hmacValue, queryAudit, type AuditFilter, type AuditSource } from '../audit/index.js'
-import { isProxyError, ProxyError } from '../errors.js'
+import { hmacValue, queryAudit, type AuditSource } from '../audit/index.js'
+import { auditActivity } from '../audit/activity.js'
+import { lookupKeys } from '../audit/key-lookup.js'
+import { bad as badQuery } from '../audit/query.js'
+import { createStateReader } from '../audit/state.js'
+import { clip, isProxyError, ProxyError } from '../errors.js'
 
 export interface AdminRoutesOptions {
   /** Where audit queries read from (trail.source: PostgreSQL when configured, else the files). */
@@ -11,30 +15,56 @@ export interface AdminRoutesOptions {
   hmacKey: Buffer
   /** ADMIN_TOKEN; when undefined no /admin route is registered. */
   adminToken?: string
-  /** Admin requests per client IP per minute, default ADMIN_RATE_LIMIT_PER_MINUTE (beyond: 429). */
+  /** Missing or wrong tokens per client IP per minute, default ADMIN_FAILED_PER_MINUTE; beyond, every admin request from it gets 429. */
+  failedPerMinute?: number
+  /** Requests with the right token per client IP per minute, default ADMIN_RATE_LIMIT_PER_MINUTE (beyond: 429). */
   perMinute?: number
+  /** The audit signing key's public key: GET /admin/audit/state then checks checkpoint signatures, not only hash links. */
+  publicKey?: KeyObject
 }
 
-/** An admin token is worth guessing: each client IP gets this many admin requests a minute, right or wrong. */
-const ADMIN_RATE_LIMIT_PER_MINUTE = 30
+/** An admin token is worth guessing: each client IP gets this many missing or wrong tokens a minute, then waits. */
+const ADMIN_FAILED_PER_MINUTE = 30
+/** Authorised admin requests per client IP per minute: room for a console refreshing a few panels. */
+const ADMIN_RATE_LIMIT_PER_MINUTE = 600
 /** Client IPs tracked at once; past this the oldest window is dropped. */
 const MAX_TRACKED_IPS = 10_000
 
-/** A fixed one-minute window per client IP. Returns the seconds to wait when over the limit, else undefined. */
-function createIpLimiter (perMinute: number, now: () => number = Date.now): (ip: string) => number | undefined {
+interface IpLimiter {
+  /** Counts one request; the seconds to wait when that goes over the limit, else undefined. */
+  hit: (ip: string) => number | undefined
+  /** The seconds to wait when the limit is already used up, else undefined (counts nothing). */
+  held: (ip: string) => number | undefined
+}
+
+/** A fixed one-minute window per client IP. */
+function createIpLimiter (perMinute: number, now: () => number = Date.now): IpLimiter {
   const windows = new Map<string, { start: number, count: number }>()
-  return (ip) => {
-    const t = now()
-    let w = windows.get(ip)
-    if (w === undefined || t - w.start >= 60_000) {
-      if (w !== undefined) windows.delete(ip)
-      // Windows are kept in the order they started, so the first is the oldest.
-      if (windows.size >= MAX_TRACKED_IPS) windows.delete(windows.keys().next().value as string)
-      w = { start: t, count: 0 }
-      windows.set(ip, w)
+  const current = (ip: string, t: number): { start: number, count: number } | undefined => {
+    const w = windows.get(ip)
+    if (w === undefined || t - w.start < 60_000) return w
+    windows.delete(ip)
+    return undefined
+  }
+  const wait = (w: { start: number }, t: number): number => Math.max(1, Math.ceil((w.start + 60_000 - t) / 1000))
+  return {
+    hit (ip) {
+      const t = now()
+      let w = current(ip, t)
+      if (w === undefined) {
+        // Windows are kept in the order they started, so the first is the oldest.
+        if (windows.size >= MAX_TRACKED_IPS) windows.delete(windows.keys().next().value as string)
+        w = { start: t, count: 0 }
+        windows.set(ip, w)
+      }
+      w.count++
+      return w.count > perMinute ? wait(w, t) : undefined
+    },
+    held (ip) {
+      const t = now()
+      const w = current(ip, t)
+      return w !== undefined && w.count >= perMinute ? wait(w, t) : undefined
     }
-    w.count++
-    return w.count > perMinute ? Math.max(1, Math.ceil((w.start + 60_000 - t) / 1000)) : undefined
   }
 }
 
@@ -65,27 +95,32 @@ function sendError (err: unknown, request: FastifyRequest, reply: FastifyReply):
 
 const bad = (message: string): ProxyError => new ProxyError('BAD_ADMIN_REQUEST', message, 400)
 
-function oneString (query: Record<string, unknown>, name: string): string | undefined {
-  const value = query[name]
-  if (value === undefined) return undefined
-  if (typeof value !== 'string') throw bad(`${name} may be given once`)
-  return value
+/** The query parameters each admin GET takes; any other is a 400 naming it (a typo must not widen a search silently). */
+const AUDIT_PARAMS = ['tenant', 'content_id', 'route', 'kid', 'fingerprint', 'outcome', 'since', 'until', 'limit', 'cursor'] as const
+const KEYS_PARAMS = ['content_id', 'tenant', 'kid', 'limit', 'cursor'] as const
+const ACTIVITY_PARAMS = ['minutes'] as const
+const STATE_PARAMS = [] as const
+
+/** The query as single strings by name; an unknown or repeated parameter is BAD_AUDIT_QUERY. */
+function readQuery<N extends string> (request: FastifyRequest, names: readonly N[]): Partial<Record<N, string>> {
+  const query = (request.query ?? {}) as Record<string, unknown>
+  const out: Partial<Record<N, string>> = {}
+  for (const [name, value] of Object.entries(query)) {
+    if (!(names as readonly string[]).includes(name)) {
+      const takes = names.length === 0 ? 'this path takes no query parameters' : `this path takes ${names.join(', ')}`
+      throw badQuery(`unknown query parameter ${JSON.stringify(clip(name, 60))}: ${takes}`)
+    }
+    if (typeof value !== 'string') throw badQuery(`${name} may be given once`)
+    out[name as N] = value
+  }
+  return out
 }
 
-function filterFrom (query: Record<string, unknown>): AuditFilter {
-  const limit = oneString(query, 'limit')
-  if (limit !== undefined && !/^\d{1,6}$/.test(limit)) throw bad('limit must be a positive integer')
-  return {
-    tenant: oneString(query, 'tenant'),
-    contentId: oneString(query, 'content_id'),
-    kid: oneString(query, 'kid'),
-    fingerprint: oneString(query, 'fingerprint'),
-    outcome: oneString(query, 'outcome'),
-    since: oneString(query, 'since'),
-    until: oneString(query, 'until'),
-    limit: limit === undefined ? undefined : Number(limit),
-    cursor: oneString(query, 'cursor')
-  }
+/** A whole number parameter (digits only), or undefined when absent. */
+function integer (value: string | undefined, name: string, range: string): number | undefined {
+  if (value === undefined) return undefined
+  if (!/^\d{1,6}$/.test(value)) throw badQuery(`${name} must be an integer ${range}`)
+  return Number(value)
 }
 
 function valueBytes (body: unknown): string | Buffer {
@@ -109,28 +144,69 @@ export async function adminRoutes (app: FastifyInstance, opts: AdminRoutesOption
   const token = opts.adminToken
   if (token === undefined) return
   if (token.length === 0) throw new Error('ADMIN_TOKEN must not be empty')
+  const failedLimit = opts.failedPerMinute ?? ADMIN_FAILED_PER_MINUTE
   const limit = opts.perMinute ?? ADMIN_RATE_LIMIT_PER_MINUTE
-  const overLimit = createIpLimiter(limit)
+  const failures = createIpLimiter(failedLimit)
+  const authorised = createIpLimiter(limit)
+  const readState = createStateReader(opts.source, { publicKey: opts.publicKey })
+
+  const tooMany = async (reply: FastifyReply, wait: number, error: string): Promise<void> => {
+    await reply.code(429).header('retry-after', String(wait)).send({ error: `${error}: retry in ${wait} s`, code: 'RATE_LIMITED' })
+  }
 
   const authorize = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     reply.header('cache-control', 'no-store')
-    const wait = overLimit(request.ip)
-    if (wait !== undefined) {
-      await reply.code(429).header('retry-after', String(wait)).send({ error: `more than ${limit} admin requests a minute from this address: retry in ${wait} s`, code: 'RATE_LIMITED' })
+    // An address that used up its failed attempts waits, right token or not: guessing cannot outrun the limit.
+    const held = failures.held(request.ip)
+    if (held !== undefined) {
+      await tooMany(reply, held, `more than ${failedLimit} admin requests with a missing or wrong token a minute from this address`)
       return
     }
     if (!bearerMatches(request.headers.authorization, token)) {
+      failures.hit(request.ip)
       // Who tried and where, never what they presented.
       request.log.warn({ ip: request.ip, method: request.method, route: request.routeOptions.url, authorization: request.headers.authorization === undefined ? 'missing' : 'wrong' }, 'admin request with a missing or wrong ADMIN_TOKEN refused')
       await reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'a valid admin bearer token is required' })
+      return
     }
+    const wait = authorised.hit(request.ip)
+    if (wait !== undefined) await tooMany(reply, wait, `more than ${limit} admin requests a minute from this address`)
   }
 
-  app.get('/admin/audit', { onRequest: authorize, errorHandler: sendError }, async (request) => {
-    return await queryAudit(opts.source, filterFrom(request.query as Record<string, unknown>))
+  const guarded = { onRequest: authorize, errorHandler: sendError }
+
+  app.get('/admin/audit', guarded, async (request) => {
+    const q = readQuery(request, AUDIT_PARAMS)
+    return await queryAudit(opts.source, {
+      tenant: q.tenant,
+      contentId: q.content_id,
+      route: q.route,
+      kid: q.kid,
+      fingerprint: q.fingerprint,
+      outcome: q.outcome,
+      since: q.since,
+      until: q.until,
+      limit: integer(q.limit, 'limit', 'from 1 to 1000'),
+      cursor: q.cursor
+    })
   })
 
-  app.post('/admin/audit/hash', { onRequest: authorize, errorHandler: sendError, bodyLimit: 16 * 1024 }, async (request) => {
+  app.get('/admin/keys', guarded, async (request) => {
+    const q = readQuery(request, KEYS_PARAMS)
+    return await lookupKeys(opts.source, { contentId: q.content_id, tenant: q.tenant, kid: q.kid, limit: integer(q.limit, 'limit', 'from 1 to 1000'), cursor: q.cursor })
+  })
+
+  app.get('/admin/activity', guarded, async (request) => {
+    const q = readQuery(request, ACTIVITY_PARAMS)
+    return await auditActivity(opts.source, integer(q.minutes, 'minutes', 'from 1 to 1440'))
+  })
+
+  app.get('/admin/audit/state', guarded, async (request) => {
+    readQuery(request, STATE_PARAMS)
+    return await readState()
+  })
+
+  app.post('/admin/audit/hash', { ...guarded, bodyLimit: 16 * 1024 }, async (request) => {
     return { hmac: hmacValue(opts.hmacKey, valueBytes(request.body)) }
   })
 }

@@ -10,13 +10,19 @@ export interface Readiness {
   checks: () => Record<string, CheckResult>
 }
 
+/** Ready when every check passes: what /readyz answers, and the speke_proxy_ready gauge. */
+export function isReady (checks: Record<string, CheckResult>): boolean {
+  return Object.values(checks).every(result => result === true)
+}
+
 export async function healthRoutes (app: FastifyInstance, opts: { readiness: Readiness }): Promise<void> {
   app.get('/healthz', async () => ({ status: 'ok' }))
   app.get('/readyz', async (_request, reply) => {
-    const results = Object.entries(opts.readiness.checks())
+    const verdicts = opts.readiness.checks()
+    const results = Object.entries(verdicts)
     const checks = Object.fromEntries(results.map(([name, result]) => [name, result === true]))
     const failing = results.filter((entry): entry is [string, string] => typeof entry[1] === 'string')
-    const ready = results.every(([, result]) => result === true)
+    const ready = isReady(verdicts)
     return await reply.code(ready ? 200 : 503).send({
       status: ready ? 'ready' : 'not ready',
       provider: opts.readiness.provider,

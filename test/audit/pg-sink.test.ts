@@ -24,14 +24,14 @@ t.test('migrations create the tables once and are idempotent, also when run conc
   await Promise.all(clients.map(async (c) => await c.connect()))
   try {
     const applied = await Promise.all(clients.map(async (c) => await migrateAuditDatabase(c, schema)))
-    t.same(applied.map((a) => a.length).sort(), [0, 0, 4], 'exactly one runner applied migrations 1 to 4')
+    t.same(applied.map((a) => a.length).sort(), [0, 0, 5], 'exactly one runner applied migrations 1 to 5')
     t.same(await migrateAuditDatabase(clients[0], schema), [], 'a later run applies nothing')
   } finally {
     await Promise.all(clients.map(async (c) => await c.end()))
   }
   const tables = await sql<{ table_name: string }>('SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1', [schema])
   t.same(tables.map((r) => r.table_name), ['audit_checkpoints', 'audit_migrations', 'audit_records'], 'no heads table: nothing to trust or to update')
-  t.same(await sql(`SELECT version FROM "${schema}".audit_migrations ORDER BY version`), [{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }])
+  t.same(await sql(`SELECT version FROM "${schema}".audit_migrations ORDER BY version`), [{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }])
   await filled(schema, 1)
   await filled(schema, 1)
   t.same(await verifyAuditDatabase(PG_URL, schema), { ok: true, records: 2, chains: 1 }, 'a restarted trail resumes its chain')
@@ -45,7 +45,7 @@ t.test('a database of the first schema version keeps verifying after the later c
   await old.close()
   // Turn it back into a database of schema version 1, as an older release left it.
   await sql(`DROP TABLE "${schema}".audit_checkpoints; DROP FUNCTION "${schema}".audit_append_only() CASCADE`)
-  await sql(`ALTER TABLE "${schema}".audit_records DROP COLUMN refusals, DROP COLUMN checkpoint, DROP COLUMN error_code`)
+  await sql(`ALTER TABLE "${schema}".audit_records DROP COLUMN refusals, DROP COLUMN checkpoint, DROP COLUMN error_code, DROP COLUMN delivery`)
   await sql(`DELETE FROM "${schema}".audit_migrations WHERE version >= 2`)
   t.same(await verifyAuditDatabase(PG_URL, schema), { ok: true, records: 1, chains: 1 }, 'verify reads a version-1 database')
   const trail = await openAuditTrail(settings(schema))
@@ -53,7 +53,7 @@ t.test('a database of the first schema version keeps verifying after the later c
   await trail.record(sampleEvent({ requestId: 'unauthenticated-2', tenant: undefined, authenticated: false, outcome: 'rejected', status: 401, errorCode: 'MISSING_TOKEN', returnedKeys: [] }))
   await trail.record(sampleEvent({ requestId: 'timed-out', outcome: 'upstream_error', status: 504, error: 'KMS did not answer', errorCode: 'KMS_TIMEOUT', returnedKeys: [] }))
   await trail.close()
-  t.same(await sql(`SELECT version FROM "${schema}".audit_migrations ORDER BY version`), [{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }])
+  t.same(await sql(`SELECT version FROM "${schema}".audit_migrations ORDER BY version`), [{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }])
   t.same(await verifyAuditDatabase(PG_URL, schema), { ok: true, records: 3, chains: 1 }, 'the old record, the summary record (after its round trip through jsonb) and the record with an error code verify')
   const pool = new pg.Pool({ connectionString: PG_URL, max: 1 })
   t.teardown(async () => await pool.end())

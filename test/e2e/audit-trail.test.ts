@@ -198,13 +198,14 @@ function allFileText (dir: string): string {
 
 async function dbRecords (schema: string): Promise<AuditRecord[]> {
   const rows = await sql<Record<string, unknown>>(`SELECT * FROM "${schema}".audit_records ORDER BY instance_id, seq`)
-  // The refusals, checkpoint and error_code columns are NULL on every record but refusal summaries, checkpoints and failed requests,
-  // whose records alone have such a field.
-  return rows.map(({ refusals, checkpoint, error_code: errorCode, ...r }) => ({
+  // The refusals, checkpoint, error_code and delivery columns are NULL on every record but refusal summaries, checkpoints, failed
+  // requests and encrypted deliveries, whose records alone have such a field.
+  return rows.map(({ refusals, checkpoint, error_code: errorCode, delivery, ...r }) => ({
     ...r,
     ...(refusals === null ? {} : { refusals }),
     ...(checkpoint === null ? {} : { checkpoint }),
     ...(errorCode === null ? {} : { error_code: errorCode }),
+    ...(delivery === null ? {} : { delivery }),
     time: (r.time as Date).toISOString(),
     seq: Number(r.seq)
   }) as unknown as AuditRecord)
