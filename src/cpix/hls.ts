@@ -39,31 +39,70 @@ export function hlsKeyTag (playlist: HlsPlaylist, attrs: HlsAttributes): string 
   return `#${hlsTagName(playlist)}:${parts.join(',')}`
 }
 
+/** Tags parsed lately, by their text: one reply's tags are read by the verification, the repair and the SPEKE v2 checks in turn. */
+const recentTags = new Map<string, { tag: HlsTagName; attributes: Record<string, string> }>()
+const RECENT_TAGS = 128
+
 /** Strict parser for one #EXT-X-KEY / #EXT-X-SESSION-KEY line (a trailing line break is allowed); quotes are removed. */
 export function parseHlsTag (text: string): { tag: HlsTagName; attributes: Record<string, string> } {
-  const line = text.replace(/\r?\n$/, '')
-  if (/[\r\n]/.test(line)) throw new Error('HLS signalling must be a single tag line')
-  const head = /^#(EXT-X-KEY|EXT-X-SESSION-KEY):/.exec(line)
-  if (head === null) {
+  const known = recentTags.get(text)
+  if (known === undefined) {
+    const parsed = readHlsTag(text)
+    if (recentTags.size >= RECENT_TAGS) recentTags.delete(recentTags.keys().next().value ?? '')
+    recentTags.set(text, parsed)
+    return { tag: parsed.tag, attributes: { ...parsed.attributes } }
+  }
+  return { tag: known.tag, attributes: { ...known.attributes } }
+}
+
+function readHlsTag (text: string): { tag: HlsTagName; attributes: Record<string, string> } {
+  const line = text.endsWith('\r\n') ? text.slice(0, -2) : text.endsWith('\n') ? text.slice(0, -1) : text
+  if (line.includes('\r') || line.includes('\n')) throw new Error('HLS signalling must be a single tag line')
+  const tag: HlsTagName | undefined = line.startsWith('#EXT-X-KEY:') ? 'EXT-X-KEY' : line.startsWith('#EXT-X-SESSION-KEY:') ? 'EXT-X-SESSION-KEY' : undefined
+  if (tag === undefined) {
     throw new Error(`not an HLS key tag: expected #EXT-X-KEY: or #EXT-X-SESSION-KEY:, got ${JSON.stringify(line.slice(0, 40))}`)
   }
-  const tag = head[1] === 'EXT-X-KEY' ? 'EXT-X-KEY' : 'EXT-X-SESSION-KEY'
   const attributes: Record<string, string> = {}
-  let rest = line.slice(head[0].length)
-  if (rest === '') throw new Error(`#${tag} has no attributes`)
+  let at = tag.length + 2
+  if (at === line.length) throw new Error(`#${tag} has no attributes`)
+  // One scan: NAME=value (a quoted string without '"', or a run without '"', ',' and white space), then ',' or the end.
   for (;;) {
-    const m = /^([A-Z0-9-]+)=("[^"\r\n]*"|[^",\s]+)/.exec(rest)
-    if (m === null) throw new Error(`#${tag} has a malformed attribute list at ${JSON.stringify(rest.slice(0, 30))}`)
-    const [whole, name, raw] = m
+    let end = at
+    while (end < line.length && isAttributeNameChar(line.charCodeAt(end))) end++
+    const malformed = (): Error => new Error(`#${tag} has a malformed attribute list at ${JSON.stringify(line.slice(at, at + 30))}`)
+    if (end === at || line.charCodeAt(end) !== 0x3d /* = */) throw malformed()
+    let next = end + 1
+    if (line.charCodeAt(next) === 0x22 /* " */) {
+      const close = line.indexOf('"', next + 1)
+      if (close === -1) throw malformed()
+      next = close + 1
+    } else {
+      const start = next
+      while (next < line.length && !endsUnquoted(line, next)) next++
+      if (next === start) throw malformed()
+    }
+    const name = line.slice(at, end)
+    const raw = line.slice(end + 1, next)
     if (Object.prototype.hasOwnProperty.call(attributes, name)) throw new Error(`#${tag} repeats attribute ${name}`)
     attributes[name] = raw.startsWith('"') ? raw.slice(1, -1) : raw
-    rest = rest.slice(whole.length)
-    if (rest === '') break
-    if (!rest.startsWith(',')) throw new Error(`#${tag} expects ',' after attribute ${name}, got ${JSON.stringify(rest.slice(0, 20))}`)
-    rest = rest.slice(1)
+    if (next === line.length) break
+    if (line.charCodeAt(next) !== 0x2c /* , */) throw new Error(`#${tag} expects ',' after attribute ${name}, got ${JSON.stringify(line.slice(next, next + 20))}`)
+    at = next + 1
   }
   if (attributes.METHOD === undefined) throw new Error(`#${tag} has no METHOD attribute`)
   return { tag, attributes }
+}
+
+/** [A-Z0-9-] */
+function isAttributeNameChar (c: number): boolean {
+  return (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x2d
+}
+
+/** Where an unquoted value stops: '"', ',' or white space (as \s has it). */
+function endsUnquoted (line: string, i: number): boolean {
+  const c = line.charCodeAt(i)
+  if (c === 0x22 || c === 0x2c || c === 0x20 || (c >= 0x09 && c <= 0x0d)) return true
+  return c > 0x7f && /\s/.test(line[i])
 }
 
 /** SAMPLE-AES for cbcs, SAMPLE-AES-CTR for cenc; HLS has no method for cbc1/cens. */

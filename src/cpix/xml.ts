@@ -44,6 +44,7 @@ const XML_NS = 'http://www.w3.org/XML/1998/namespace'
 export function parseXml (text: string): XmlElement {
   // Counted before any parsing, so a body's cost is bounded by the caps, not by what the parser makes of it.
   checkMarkupCounts(text)
+  checkBeyondValidator(text)
   const check = XMLValidator.validate(text, { allowBooleanAttributes: false })
   if (check !== true) {
     throw badRequest(`Malformed XML at line ${check.err.line}, column ${check.err.col}: ${cut(check.err.msg)}`, 'MALFORMED_XML')
@@ -55,9 +56,34 @@ export function parseXml (text: string): XmlElement {
     // fast-xml-parser's own limits (nesting depth, entity expansion) come as plain Errors.
     throw badRequest(`Malformed XML: ${err instanceof Error ? cut(err.message) : 'unreadable'}`, 'MALFORMED_XML')
   }
-  const roots = raw.map(node => toNode(node, ROOT_SCOPE, 0)).filter((n): n is XmlElement => n.kind === 'element')
+  const top = raw.map(node => toNode(node, ROOT_SCOPE, 0))
+  if (top.some(n => n.kind === 'text' && n.text.trim() !== '')) throw badRequest('Malformed XML: text outside the root element', 'MALFORMED_XML')
+  const roots = top.filter((n): n is XmlElement => n.kind === 'element')
   if (roots.length !== 1) throw badRequest('Malformed XML: a document needs exactly one root element', 'MALFORMED_XML')
   return roots[0]
+}
+
+/** Characters XML 1.0 never allows, raw (C0 controls but tab, line feed and carriage return; U+FFFE, U+FFFF). */
+// eslint-disable-next-line no-control-regex -- the point: find the characters XML forbids
+const ILLEGAL_CHAR = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/
+/** A markup declaration (`<!DOCTYPE`, `<!ENTITY`, …): anything after `<!` but a comment or a CDATA section. */
+const MARKUP_DECLARATION = /<!(?!--|\[CDATA\[)/
+/** An XML declaration anywhere but at the very start. */
+const LATE_DECLARATION = /(?<!^)<\?xml[\s?]/
+
+/**
+ * What fast-xml-parser's validator lets through and XML 1.0 does not, refused before it runs: forbidden characters,
+ * markup declarations, a late XML declaration, text after the end. (`]]>` in text, `--` in comments, `<` in attribute values, QNames and
+ * text around the root are checked on the tree.) Each is one native scan of the text.
+ */
+function checkBeyondValidator (text: string): void {
+  const bad = ILLEGAL_CHAR.exec(text)
+  if (bad !== null) {
+    throw badRequest(`Malformed XML: character U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')} is not allowed in XML`, 'MALFORMED_XML')
+  }
+  if (MARKUP_DECLARATION.test(text)) throw badRequest('Malformed XML: markup declarations (DOCTYPE, ENTITY, …) are not allowed', 'MALFORMED_XML')
+  if (LATE_DECLARATION.test(text)) throw badRequest('Malformed XML: the XML declaration is only allowed at the very start', 'MALFORMED_XML')
+  if (text.slice(text.lastIndexOf('>') + 1).trim() !== '') throw badRequest('Malformed XML: text after the root element', 'MALFORMED_XML')
 }
 
 /** CPIX nests about six levels deep; anything far deeper is an attack on the stack, not a document. */
@@ -140,19 +166,31 @@ function toNode (raw: RawNode, scope: Scope, depth: number): XmlNode {
   const attrs = (raw[':@'] ?? {}) as Record<string, string>
   const name = Object.keys(raw).find(k => k !== ':@')
   if (name === undefined) return { kind: 'text', text: '' }
-  if (name === '#text') return { kind: 'text', text: decodeEntities(String(raw[name])) }
+  if (name === '#text') {
+    const text = String(raw[name])
+    if (text.includes(']]>')) throw badRequest('Malformed XML: \']]>\' is not allowed in text', 'MALFORMED_XML')
+    return { kind: 'text', text: decodeEntities(text) }
+  }
   if (name === '#cdata') return { kind: 'text', text: cdataText(raw[name]) }
-  if (name === '#comment') return { kind: 'comment', text: cdataText(raw[name]) }
+  if (name === '#comment') {
+    const text = cdataText(raw[name])
+    if (text.includes('--') || text.endsWith('-')) throw badRequest('Malformed XML: \'--\' is not allowed inside a comment', 'MALFORMED_XML')
+    return { kind: 'comment', text }
+  }
 
   let declared: Map<string, string> | undefined
   const decoded: Record<string, string> = {}
   for (const [key, value] of Object.entries(attrs)) {
-    const v = decodeEntities(String(value))
+    const raw = String(value)
+    if (raw.includes('<')) throw badRequest(`Malformed XML: '<' in the value of attribute ${cut(key)} of <${cut(name)}>`, 'MALFORMED_XML')
+    checkQName(key, name)
+    const v = decodeEntities(raw)
     decoded[key] = v
     if (key === 'xmlns') (declared ??= new Map()).set('', v)
     else if (key.startsWith('xmlns:')) (declared ??= new Map()).set(key.slice(6), v)
   }
   const inner: Scope = declared === undefined ? scope : { own: declared, parent: scope }
+  checkQName(name, name)
   const [prefix, local] = splitName(name)
   const ns = lookup(inner, prefix)
   if (ns === undefined && prefix !== '') throw badRequest(`Malformed XML: namespace prefix "${cut(prefix)}" of <${cut(name)}> is not declared`, 'MALFORMED_XML')
@@ -168,6 +206,15 @@ function cut (text: string, max = 200): string {
 function cdataText (value: unknown): string {
   const parts = Array.isArray(value) ? value as RawNode[] : []
   return parts.map(p => String(p['#text'] ?? '')).join('')
+}
+
+/** A qualified name has at most one ':', neither first nor last (Namespaces in XML 1.0). */
+function checkQName (qname: string, element: string): void {
+  const colon = qname.indexOf(':')
+  if (colon === -1) return
+  if (colon === 0 || colon === qname.length - 1 || qname.indexOf(':', colon + 1) !== -1) {
+    throw badRequest(`Malformed XML: "${cut(qname)}" in <${cut(element)}> is not a qualified name (one ':' between a prefix and a local name)`, 'MALFORMED_XML')
+  }
 }
 
 function splitName (name: string): [string, string] {
@@ -218,11 +265,17 @@ export function textContent (el: XmlElement): string {
   return out
 }
 
+/** Most values (base64, ids, URLs) need no escape: one scan finds out, instead of a replace pass per character. */
+const TEXT_SPECIAL = /[&<>]/
+const ATTR_SPECIAL = /[&<>"\r\n\t]/
+
 export function escapeText (text: string): string {
+  if (!TEXT_SPECIAL.test(text)) return text
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 }
 
 export function escapeAttr (text: string): string {
+  if (!ATTR_SPECIAL.test(text)) return text
   return escapeText(text).replace(/"/g, '&quot;').replace(/\r/g, '&#13;').replace(/\n/g, '&#10;').replace(/\t/g, '&#9;')
 }
 
@@ -258,6 +311,12 @@ export function qualified (prefix: string, local: string): string {
 export function makeElement (name: string, ns: string, attrs: Record<string, string> = {}, children: XmlNode[] = []): XmlElement {
   const i = name.indexOf(':')
   return { kind: 'element', name, local: i === -1 ? name : name.slice(i + 1), ns, attrs, children }
+}
+
+/** A deep copy of an element: the copy can be edited without touching the original. */
+export function cloneElement (el: XmlElement): XmlElement {
+  const children: XmlNode[] = el.children.map(c => c.kind === 'element' ? cloneElement(c) : { ...c })
+  return { kind: 'element', name: el.name, local: el.local, ns: el.ns, attrs: { ...el.attrs }, children }
 }
 
 export function setText (el: XmlElement, text: string): void {

@@ -1,5 +1,6 @@
 // The one interface behind which key providers live: PallyCon over HTTP, or the embedded local provider.
 
+import type { CpixDocument } from '../cpix/model.js'
 import type { Dialect, KeyRoute } from '../protocol.js'
 
 export interface ProviderRequest {
@@ -15,6 +16,11 @@ export interface ProviderRequest {
   /** Anevia GET: streaming format and content id from the path. */
   anevia?: { format: 'dash' | 'hls', contentId: string }
   body?: Buffer
+  /**
+   * `body` as the pipeline parsed it and validated it for `dialect`, when it has: a provider that reads the request
+   * (the embedded one) starts from this instead of parsing the bytes again. Read-only: the pipeline checks the reply against it.
+   */
+  document?: CpixDocument
   /** The caller's request content type, forwarded when it is an XML type. */
   contentType?: string
 }

@@ -17,9 +17,9 @@ export function verifyAndRepair (): ReplyCheck {
     if (reply.status < 200 || reply.status >= 300) return reply
     const asked = request ?? (anevia === undefined ? undefined : parseCpix(aneviaRequestXml(anevia.format, anevia.contentId)))
     const answer = readReply(reply.body)
-    if (asked === undefined) return reply
+    if (asked === undefined) return { ...reply, document: answer }
     const verified = verifyReply(asked, answer)
-    if (!isSpekeV2(dialect)) return { ...reply, returnedKeys: verified.keys }
+    if (!isSpekeV2(dialect)) return { ...reply, returnedKeys: verified.keys, document: answer }
 
     const result = repairForSpekeV2(asked, answer, verified.kidMap)
     // Repair edits the element tree: judge the document that goes out, its model read again from that tree.
@@ -32,7 +32,8 @@ export function verifyAndRepair (): ReplyCheck {
       contentType: result.changed ? 'application/xml' : reply.contentType,
       body,
       returnedKeys: verified.keys,
-      repairs: result.repairs
+      repairs: result.repairs,
+      document: sent
     }
   }
 }

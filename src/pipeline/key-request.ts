@@ -53,6 +53,8 @@ export type ReplyCheck = (input: {
 interface CheckedReply extends ProviderReply {
   /** Keys the verification read from the reply (for audit fingerprints). */
   returnedKeys?: ReturnedKey[]
+  /** `body` as the check parsed it (after any repair), so that no later step parses it again. */
+  document?: CpixDocument
   /** What repair changed, for the log. */
   repairs?: string[]
 }
@@ -103,6 +105,7 @@ export async function handleKeyRequest (deps: PipelineDeps, req: KeyRequest): Pr
       keyRotation: req.keyRotation,
       anevia: req.anevia,
       body: target === undefined || doc === undefined ? req.body : Buffer.from(withoutDeliveryData(doc), 'utf8'),
+      document: target === undefined ? doc : undefined,
       contentType: target === undefined ? req.contentType : 'application/xml'
     }, record)
     rejectNonCpix(reply, secretsOf(caller, req.credential))
@@ -110,15 +113,18 @@ export async function handleKeyRequest (deps: PipelineDeps, req: KeyRequest): Pr
     record.outcome = checked.status >= 200 && checked.status < 300 ? 'ok' : 'upstream_error'
     record.status = checked.status
     record.repairs = checked.repairs
-    const returnedKeys = record.outcome === 'ok' ? (checked.returnedKeys ?? keysInReply(checked.body)) : []
+    // Without a reply check (RESPONSE_MODE=passthrough) the reply is read once here, for its keys' fingerprints and count.
+    const answer = record.outcome !== 'ok' ? undefined : checked.document ?? readQuietly(checked.body)
+    const returnedKeys = record.outcome === 'ok' ? (checked.returnedKeys ?? (answer === undefined ? [] : keysInReply(answer))) : []
     record.keysReturned = returnedKeys.length
     // Last step before audit and reply: fingerprints above came from the plain keys, the caller gets them sealed.
-    const sealed = target !== undefined && record.outcome === 'ok' ? sealFor(checked, target, deps.randomBytes ?? randomBytes) : checked
+    const sealed = target !== undefined && record.outcome === 'ok' ? sealFor(checked, answer, target, deps.randomBytes ?? randomBytes) : { ...checked, document: answer }
     return {
       returnedKeys,
       status: sealed.status,
       headers: { 'content-type': sealed.contentType ?? 'application/xml', ...headers },
       body: sealed.body,
+      document: sealed.document,
       record
     }
   } catch (err) {
@@ -143,20 +149,39 @@ async function callProvider (deps: PipelineDeps, request: ProviderRequest, recor
 }
 
 /** The reply with its keys encrypted for the request's DeliveryKey certificate (an already encrypted reply as it is). */
-function sealFor (reply: CheckedReply, target: DeliveryTarget, random: RandomBytes): CheckedReply {
-  const answer = (() => {
-    try {
-      return parseCpix(decodeXmlBytes(reply.body))
-    } catch (err) {
-      throw new ProxyError('KMS_REPLY_NOT_CPIX', `KMS reply is not a usable CPIX document: ${isProxyError(err) ? err.message : 'unreadable'}`)
-    }
-  })()
-  if (!encryptReply(answer, target, random)) return reply
-  return { ...reply, contentType: 'application/xml', body: Buffer.from(writeXml(answer.root), 'utf8') }
+function sealFor (reply: CheckedReply, parsed: CpixDocument | undefined, target: DeliveryTarget, random: RandomBytes): CheckedReply {
+  const answer = parsed ?? readOrRefuse(reply.body)
+  if (!encryptReply(answer, target, random)) return { ...reply, document: answer }
+  return { ...reply, contentType: 'application/xml', body: Buffer.from(writeXml(answer.root), 'utf8'), document: answer }
 }
 
-/** Every secret the KMS might quote back: both tokens and the access key inside them. */
-function secretsOf (caller: Caller, credential: string): string[] {
-  const tokens = [caller.upstreamToken, credential]
-  return [...tokens, ...tokens.map(t => decodeEncToken(t)?.accessKey ?? '')]
+function readOrRefuse (body: Buffer): CpixDocument {
+  try {
+    return parseCpix(decodeXmlBytes(body))
+  } catch (err) {
+    throw new ProxyError('KMS_REPLY_NOT_CPIX', `KMS reply is not a usable CPIX document: ${isProxyError(err) ? err.message : 'unreadable'}`)
+  }
 }
+
+/** A 2xx reply's CPIX document; undefined when it does not read as one (the caller then gets the bytes as they are). */
+function readQuietly (body: Buffer): CpixDocument | undefined {
+  try {
+    return parseCpix(decodeXmlBytes(body))
+  } catch {
+    return undefined
+  }
+}
+
+/** Every secret the KMS might quote back: both tokens and the access key inside them (kept per token pair: callers repeat). */
+function secretsOf (caller: Caller, credential: string): string[] {
+  const key = JSON.stringify([caller.upstreamToken, credential])
+  const known = secretLists.get(key)
+  if (known !== undefined) return known
+  const tokens = [caller.upstreamToken, credential]
+  const secrets = [...tokens, ...tokens.map(t => decodeEncToken(t)?.accessKey ?? '')]
+  if (secretLists.size >= 256) secretLists.clear()
+  secretLists.set(key, secrets)
+  return secrets
+}
+
+const secretLists = new Map<string, string[]>()

@@ -2,8 +2,7 @@
 
 import { ProxyError } from '../errors.js'
 import { decodeBase64 } from '../cpix/base64.js'
-import { decodeXmlBytes } from '../cpix/decode.js'
-import { parseCpix } from '../cpix/parse.js'
+import type { CpixDocument } from '../cpix/model.js'
 import type { ProviderReply } from '../kms/provider.js'
 import { secretScrubber } from '../redact.js'
 import type { Scrubber } from '../redact.js'
@@ -188,17 +187,12 @@ function describeType (contentType: string | undefined, scrubber: Scrubber): str
   return media
 }
 
-/** The clear content keys a CPIX reply carries (for audit fingerprints); empty when the reply cannot be read. */
-export function keysInReply (body: Buffer | string): Array<{ kid: string, key: Buffer }> {
-  try {
-    const doc = parseCpix(typeof body === 'string' ? body : decodeXmlBytes(body))
-    const out: Array<{ kid: string, key: Buffer }> = []
-    for (const key of doc.contentKeys) {
-      const bytes = key.plainValue === undefined ? undefined : decodeBase64(key.plainValue)
-      if (bytes !== undefined && bytes.length > 0) out.push({ kid: key.kid, key: bytes })
-    }
-    return out
-  } catch {
-    return []
+/** The clear content keys a CPIX reply carries (for audit fingerprints). */
+export function keysInReply (doc: CpixDocument): Array<{ kid: string, key: Buffer }> {
+  const out: Array<{ kid: string, key: Buffer }> = []
+  for (const key of doc.contentKeys) {
+    const bytes = key.plainValue === undefined ? undefined : decodeBase64(key.plainValue)
+    if (bytes !== undefined && bytes.length > 0) out.push({ kid: key.kid, key: bytes })
   }
+  return out
 }

@@ -1,6 +1,7 @@
 // What a key request answers: status, headers, body and the record it leaves; the same shape for every refusal.
 
 import { MAX_MESSAGE_CHARS, ProxyError, clip, isProxyError } from '../errors.js'
+import type { CpixDocument } from '../cpix/model.js'
 import type { KeyRequestRecord, ReturnedKey } from '../request-record.js'
 
 export interface KeyResponse {
@@ -10,6 +11,8 @@ export interface KeyResponse {
   record: KeyRequestRecord
   /** Keys in the reply, for the audit's HMAC fingerprints only; never logged. */
   returnedKeys: ReturnedKey[]
+  /** The CPIX document `body` carries, as the pipeline read it (a 2xx reply that reads as CPIX), for routes that answer in another form. */
+  document?: CpixDocument
 }
 
 /** The SPEKE response headers: only the SPEKE route has them, in the spelling of the caller's SPEKE version. */

@@ -34,7 +34,8 @@ export async function keysRoutes (app: FastifyInstance, opts: KeyRouteOptions): 
       })
       // Refusals come back from the pipeline already written as JSON (the keys-json route).
       if (response.status === 200) {
-        const json = jsonFromCpixReply(parseCpix(decodeXmlBytes(Buffer.from(response.body))), asked.drm_types)
+        // The pipeline read the reply already (to check it, or for its keys): its document, else the bytes once more.
+        const json = jsonFromCpixReply(response.document ?? parseCpix(decodeXmlBytes(Buffer.from(response.body))), asked.drm_types)
         response = { ...response, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify(json) }
       }
     } catch (err) {

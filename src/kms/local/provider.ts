@@ -4,9 +4,11 @@ import type { Config } from '../../config.js'
 import { ProxyError, isProxyError } from '../../errors.js'
 import { decodeXmlBytes } from '../../cpix/decode.js'
 import { fillResponse } from '../../cpix/fill.js'
-import { parseCpix } from '../../cpix/parse.js'
+import type { CpixDocument } from '../../cpix/model.js'
+import { parseCpix, readCpix } from '../../cpix/parse.js'
 import { aneviaRequestXml } from '../../cpix/anevia.js'
 import { validateRequest } from '../../cpix/validate.js'
+import { cloneElement } from '../../cpix/xml.js'
 import { decodeEncToken } from '../../tenants/enc-token.js'
 import type { KeyProvider, ProviderRequest } from '../provider.js'
 import { credentialKey, deriveKeyAndIv, deriveKid } from './derive.js'
@@ -50,14 +52,12 @@ function answer (settings: LocalProviderSettings, request: ProviderRequest): str
   const token = decodeEncToken(request.token)
   if (token === undefined) throw new ProxyError('BAD_TOKEN', 'The enc-token is not a PallyCon KMS token (base64 of JSON with site_id and access_key)')
   const dialect = request.dialect
-  const { anevia } = request
-  const xml = anevia !== undefined ? aneviaRequestXml(anevia.format, anevia.contentId) : decodeXmlBytes(request.body ?? Buffer.alloc(0))
-  const doc = parseCpix(xml)
-  validateRequest(doc, dialect)
+  const doc = requestDocument(request)
   if (doc.lists.delivery) throw new ProxyError('ENCRYPTED_DELIVERY_UNSUPPORTED', 'The embedded key provider delivers keys in the clear only: remove DeliveryDataList')
   const kmsAssignsKids = request.route !== 'speke'
   // Keys belong to the whole upstream credential (site id and access key), never to the site id alone.
   const credential = credentialKey(settings.secret, token.siteId, token.accessKey)
+  // fillResponse writes the answer into the request's tree.
   return fillResponse(doc, {
     dialect,
     playReadyLaUrl: settings.playReadyLaUrl,
@@ -68,4 +68,17 @@ function answer (settings: LocalProviderSettings, request: ProviderRequest): str
       return { kid: answeredKid, ...deriveKeyAndIv(credential, contentId, answeredKid, periodIndex) }
     }
   })
+}
+
+/**
+ * The request to answer, as a tree of its own (filling it in edits it): a copy of the one the pipeline parsed and validated
+ * for this dialect, else the body (or the Anevia ask) parsed and validated here.
+ */
+function requestDocument (request: ProviderRequest): CpixDocument {
+  if (request.document !== undefined) return readCpix(cloneElement(request.document.root))
+  const { anevia } = request
+  const xml = anevia !== undefined ? aneviaRequestXml(anevia.format, anevia.contentId) : decodeXmlBytes(request.body ?? Buffer.alloc(0))
+  const doc = parseCpix(xml)
+  validateRequest(doc, request.dialect)
+  return doc
 }
