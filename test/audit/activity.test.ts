@@ -2,32 +2,21 @@
 
 import t from 'tap'
 import { generateKeyPairSync } from 'node:crypto'
-import { join } from 'node:path'
-import { openAuditTrail, type AuditSource } from '../../src/audit/index.js'
+import type { AuditSource } from '../../src/audit/index.js'
 import { auditActivity } from '../../src/audit/activity.js'
-import { HMAC_KEY, PG_URL, pgSchema, sampleEvent } from './fixtures/helpers.js'
+import { openBothSinks, pgSchema, sampleEvent } from './fixtures/helpers.js'
 
 const T0 = Date.parse('2025-03-01T10:00:00.000Z')
 
 t.test('activity per tenant, from both sources', async (t) => {
   const schema = await pgSchema(t)
   if (schema === undefined) return
-  const dir = join(t.testdir(), 'audit')
   let now = T0
   const signer = { privateKey: generateKeyPairSync('ed25519').privateKey, keyId: 'test-key' }
-  const trail = await openAuditTrail({
-    dir,
-    databaseUrl: PG_URL,
-    databaseSchema: schema,
-    hmacKey: HMAC_KEY,
-    instanceId: 'proxy-a',
-    failOpen: false,
-    writeTimeoutMs: 3000,
-    clock: () => new Date(now),
+  const { trail, dir } = await openBothSinks(t, schema, () => new Date(now), {
     summaryWindowMs: 60_000,
     checkpoints: { signer, everyRecords: 1000, intervalMs: 3_600_000 }
   })
-  t.teardown(trail.close)
   // Two hours ago: outside the default hour.
   now = T0 - 2 * 3_600_000
   await trail.record(sampleEvent({ tenant: 'acme' }))

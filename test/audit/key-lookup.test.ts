@@ -1,10 +1,9 @@
 // Specification of the key lookup: one entry per (kid, content id, tenant), the same from the files and from PostgreSQL.
 
 import t from 'tap'
-import { join } from 'node:path'
-import { openAuditTrail, type AuditSource } from '../../src/audit/index.js'
+import type { AuditSource } from '../../src/audit/index.js'
 import { lookupKeys, type KeyEntry, type KeyLookupFilter } from '../../src/audit/key-lookup.js'
-import { HMAC_KEY, KEY_A, KEY_B, PG_URL, pgSchema, sampleAsk, sampleEvent } from './fixtures/helpers.js'
+import { KEY_A, KEY_B, openBothSinks, pgSchema, sampleAsk, sampleEvent } from './fixtures/helpers.js'
 
 const K1 = '11111111-aaaa-4bbb-8ccc-000000000001'
 const K2 = '22222222-aaaa-4bbb-8ccc-000000000002'
@@ -23,19 +22,8 @@ const at = (minute: number): string => new Date(T0 + minute * 60_000).toISOStrin
 async function seed (t: Parameters<Parameters<typeof t.test>[1]>[0]): Promise<Array<[string, AuditSource]> | undefined> {
   const schema = await pgSchema(t)
   if (schema === undefined) return undefined
-  const dir = join(t.testdir(), 'audit')
   let minute = 0
-  const trail = await openAuditTrail({
-    dir,
-    databaseUrl: PG_URL,
-    databaseSchema: schema,
-    hmacKey: HMAC_KEY,
-    instanceId: 'proxy-a',
-    failOpen: false,
-    writeTimeoutMs: 3000,
-    clock: () => new Date(T0 + minute * 60_000)
-  })
-  t.teardown(trail.close)
+  const { trail, dir } = await openBothSinks(t, schema, () => new Date(T0 + minute * 60_000))
   const ok = (kids: string[]): { returnedKeys: Array<{ kid: string, key: Buffer }> } =>
     ({ returnedKeys: kids.map((kid, i) => ({ kid, key: i === 0 ? KEY_A : KEY_B })) })
   const events = [

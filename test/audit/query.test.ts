@@ -1,9 +1,8 @@
 // Specification of audit queries: the same filters and paging give the same answers from the files and from PostgreSQL.
 
 import t from 'tap'
-import { join } from 'node:path'
-import { hmacValue, openAuditTrail, queryAudit, type AuditFilter, type AuditSource } from '../../src/audit/index.js'
-import { HMAC_KEY, KEY_A, KEY_B, PG_URL, pgSchema, sampleAsk, sampleEvent } from './fixtures/helpers.js'
+import { hmacValue, queryAudit, type AuditFilter, type AuditSource } from '../../src/audit/index.js'
+import { HMAC_KEY, KEY_A, KEY_B, openBothSinks, pgSchema, sampleAsk, sampleEvent } from './fixtures/helpers.js'
 
 const kid = (i: number): string => `0000000${i}-AAAA-BBBB-CCCC-DDDDDDDDDDDD`
 const RETURNED_ONLY = 'ffffffff-0000-0000-0000-000000000009'
@@ -13,21 +12,11 @@ const at = (minute: number): string => new Date(T0 + minute * 60_000).toISOStrin
 /** Ten records, minute i for record i. */
 async function seed (
   t: Parameters<Parameters<typeof t.test>[1]>[0]
-): Promise<{ sources: Array<[string, AuditSource]>, close: () => Promise<void> } | undefined> {
+): Promise<{ sources: Array<[string, AuditSource]> } | undefined> {
   const schema = await pgSchema(t)
   if (schema === undefined) return undefined
-  const dir = join(t.testdir(), 'audit')
   let minute = 0
-  const trail = await openAuditTrail({
-    dir,
-    databaseUrl: PG_URL,
-    databaseSchema: schema,
-    hmacKey: HMAC_KEY,
-    instanceId: 'proxy-a',
-    failOpen: false,
-    writeTimeoutMs: 3000,
-    clock: () => new Date(T0 + minute * 60_000)
-  })
+  const { trail, dir } = await openBothSinks(t, schema, () => new Date(T0 + minute * 60_000))
   for (let i = 0; i < 10; i++) {
     minute = i
     await trail.record(sampleEvent({
@@ -38,7 +27,7 @@ async function seed (
       returnedKeys: [{ kid: i === 9 ? RETURNED_ONLY : kid(i), key: i < 5 ? KEY_A : KEY_B }]
     }))
   }
-  return { sources: [['files', { kind: 'files', dir }], ['postgres', trail.source]], close: trail.close }
+  return { sources: [['files', { kind: 'files', dir }], ['postgres', trail.source]] }
 }
 
 const ids = async (source: AuditSource, filter: AuditFilter): Promise<string[]> =>
@@ -47,7 +36,6 @@ const ids = async (source: AuditSource, filter: AuditFilter): Promise<string[]> 
 t.test('filters and paging, from both sources', async (t) => {
   const seeded = await seed(t)
   if (seeded === undefined) return
-  t.teardown(seeded.close)
   for (const [name, source] of seeded.sources) {
     t.test(name, async (t) => {
       t.same(await ids(source, {}), ['r9', 'r8', 'r7', 'r6', 'r5', 'r4', 'r3', 'r2', 'r1', 'r0'], 'newest first')
