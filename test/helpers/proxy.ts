@@ -1,6 +1,6 @@
 // Starts the real proxy (assembleProxy, the same assembly as `npm start`) on 127.0.0.1:0 and captures its log lines.
 
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
@@ -24,9 +24,15 @@ export async function startProxy (env: Record<string, string>): Promise<RunningP
       done()
     }
   })
-  const fullEnv = { LOG_LEVEL: 'info', DATA_DIR: mkdtempSync(join(tmpdir(), 'speke-proxy-test-')), ...env }
+  // A data folder of its own, removed on close unless the test named one (the test then owns it).
+  const dataDir = env.DATA_DIR === undefined ? mkdtempSync(join(tmpdir(), 'speke-proxy-test-')) : undefined
+  const fullEnv = { LOG_LEVEL: 'info', ...(dataDir === undefined ? {} : { DATA_DIR: dataDir }), ...env }
   const config = loadConfig({ ...fullEnv, PORT: '0', HOST: '127.0.0.1' })
   const server = await assembleProxy(config, { env: fullEnv, logStream })
   const address = await server.app.listen({ port: 0, host: '127.0.0.1' })
-  return { url: address, server, logs, close: async () => { await server.close() } }
+  const close = async (): Promise<void> => {
+    await server.close()
+    if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true })
+  }
+  return { url: address, server, logs, close }
 }
