@@ -5,7 +5,7 @@ import { ProxyError } from '../errors.js'
 import type { Outcome } from '../request-record.js'
 import { PASSTHROUGH_PREFIX } from '../tenants/registry.js'
 import { quoteSchema } from './pg-schema.js'
-import { bad, checkLimit, compareDesc, fileRecords, normalizeKid, positionOf, toIso, type AuditSource, type Position } from './query.js'
+import { bad, checkLimit, compareDesc, decodeCursor, encodeCursor, fileRecords, normalizeKid, positionOf, toIso, type AuditSource, type Position } from './query.js'
 import type { AuditRecord } from './record.js'
 
 export interface KeyLookupFilter {
@@ -55,19 +55,12 @@ interface After { firstSeen: string, kid: string, contentId: string, tenant: str
 
 interface Criteria { contentId?: string, tenant?: string, kid?: string, limit: number, after?: After }
 
-function encodeCursor (a: After): string {
-  return Buffer.from(JSON.stringify([a.firstSeen, a.kid, a.contentId, a.tenant])).toString('base64url')
-}
+const cursorOf = (a: After): string[] => [a.firstSeen, a.kid, a.contentId, a.tenant]
 
-function decodeCursor (cursor: string): After {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
-    if (Array.isArray(value) && value.length === 4 && value.every((v) => typeof v === 'string')) {
-      const [firstSeen, kid, contentId, tenant] = value as string[]
-      return { firstSeen: toIso(firstSeen, 'cursor'), kid, contentId, tenant }
-    }
-  } catch {}
-  throw bad('cursor is not one this server returned')
+function readAfter (values: unknown[]): After | undefined {
+  if (values.length !== 4 || !values.every((v): v is string => typeof v === 'string')) return undefined
+  const [firstSeen, kid, contentId, tenant] = values
+  return { firstSeen: toIso(firstSeen, 'cursor'), kid, contentId, tenant }
 }
 
 function criteria (filter: KeyLookupFilter): Criteria {
@@ -77,7 +70,7 @@ function criteria (filter: KeyLookupFilter): Criteria {
     tenant: filter.tenant,
     kid: filter.kid === undefined ? undefined : normalizeKid(filter.kid),
     limit: checkLimit(filter.limit),
-    after: filter.cursor === undefined ? undefined : decodeCursor(filter.cursor)
+    after: filter.cursor === undefined ? undefined : decodeCursor(filter.cursor, readAfter)
   }
 }
 
@@ -177,7 +170,7 @@ async function lookupFiles (dir: string, c: Criteria, maxGroups: number): Promis
     track_types: [...g.tracks].sort(cmp),
     key_periods: [...g.periods].sort(cmp)
   }))
-  return sorted.length > c.limit ? { keys: page, nextCursor: encodeCursor(sorted[c.limit - 1].key) } : { keys: page }
+  return sorted.length > c.limit ? { keys: page, nextCursor: encodeCursor(cursorOf(sorted[c.limit - 1].key)) } : { keys: page }
 }
 
 // ---------------------------------------------------------------- PostgreSQL
@@ -269,7 +262,7 @@ async function lookupDatabase (pool: pg.Pool, schema: string, c: Criteria): Prom
   }))
   if (rows.length <= c.limit) return { keys }
   const last = rows[c.limit - 1]
-  return { keys, nextCursor: encodeCursor({ firstSeen: last.first_seen.toISOString(), kid: last.kid, contentId: last.content_id ?? '', tenant: last.tenant ?? '' }) }
+  return { keys, nextCursor: encodeCursor([last.first_seen.toISOString(), last.kid, last.content_id ?? '', last.tenant ?? '']) }
 }
 
 /**

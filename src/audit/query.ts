@@ -81,21 +81,26 @@ export function toIso (value: string | Date, name: string): string {
   return date.toISOString()
 }
 
-function encodeCursor (p: Position): string {
-  return Buffer.from(JSON.stringify([p.time, p.instance, p.seq])).toString('base64url')
+/** A page's end as the opaque cursor the client passes back: base64url of a JSON array. */
+export function encodeCursor (values: Array<string | number>): string {
+  return Buffer.from(JSON.stringify(values)).toString('base64url')
 }
 
-function decodeCursor (cursor: string): Position {
+/** The array inside a cursor, given to `read` (which returns undefined for a wrong shape); anything else is a 400. */
+export function decodeCursor<T> (cursor: string, read: (values: unknown[]) => T | undefined): T {
+  let value: unknown
   try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
-    if (Array.isArray(value) && value.length === 3) {
-      const [time, instance, seq] = value as unknown[]
-      if (typeof time === 'string' && typeof instance === 'string' && typeof seq === 'number' && Number.isSafeInteger(seq)) {
-        return { time: toIso(time, 'cursor'), instance, seq }
-      }
-    }
+    value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
   } catch {}
-  throw bad('cursor is not one this server returned')
+  const decoded = Array.isArray(value) ? read(value) : undefined
+  if (decoded === undefined) throw bad('cursor is not one this server returned')
+  return decoded
+}
+
+function readPosition (values: unknown[]): Position | undefined {
+  const [time, instance, seq] = values
+  if (values.length !== 3 || typeof time !== 'string' || typeof instance !== 'string' || typeof seq !== 'number' || !Number.isSafeInteger(seq)) return undefined
+  return { time: toIso(time, 'cursor'), instance, seq }
 }
 
 function criteria (filter: AuditFilter): Criteria {
@@ -112,8 +117,12 @@ function criteria (filter: AuditFilter): Criteria {
     since: filter.since === undefined ? undefined : toIso(filter.since, 'since'),
     until: filter.until === undefined ? undefined : toIso(filter.until, 'until'),
     limit,
-    after: filter.cursor === undefined ? undefined : decodeCursor(filter.cursor)
+    after: filter.cursor === undefined ? undefined : decodeCursor(filter.cursor, readPosition)
   }
+}
+
+function cursorOf (r: AuditRecord): Array<string | number> {
+  return [r.time, r.instance_id, r.seq]
 }
 
 export function positionOf (r: AuditRecord): Position {
@@ -201,7 +210,7 @@ async function queryDatabase (pool: pg.Pool, schema: string, c: Criteria): Promi
 function page (sorted: AuditRecord[], limit: number): AuditPage {
   if (sorted.length <= limit) return { records: sorted }
   const records = sorted.slice(0, limit)
-  return { records, nextCursor: encodeCursor(positionOf(records[records.length - 1])) }
+  return { records, nextCursor: encodeCursor(cursorOf(records[records.length - 1])) }
 }
 
 /** Records matching `filter`, newest first, at most `limit` (default 100, at most 1000); pass nextCursor back for the next page. */
