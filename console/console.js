@@ -288,7 +288,7 @@ async function loadActivity () {
 
 // ---------------------------------------------------------------- key requests
 
-const requests = { filter: {}, cursor: undefined, shown: 0 }
+const requests = { params: {}, cursor: undefined, shown: 0 }
 
 /** A datetime-local value read as UTC ('2026-05-01T12:00' → '2026-05-01T12:00:00.000Z'); '' stays ''. */
 function utcFromInput (value) {
@@ -382,33 +382,55 @@ function requestRows (r) {
   return [row, detail]
 }
 
-async function loadRequests (more = false) {
-  const rows = $('requests-rows')
-  const older = $('older')
-  if (!more) { requests.filter = readFilters(); requests.cursor = undefined; requests.shown = 0 }
-  older.disabled = true
+/**
+ * One page of a paged table (key requests, key lookup): the first page replaces the rows, "more" appends the next; the
+ * count line, the more-button and the failure panel follow. `table.state` holds the query, the cursor and the count.
+ */
+async function loadPage (table, more) {
+  const { state } = table
+  const rows = $(table.rowsId)
+  const button = $(table.buttonId)
+  button.disabled = true
   try {
-    const page = await api('audit', { ...requests.filter, limit: PAGE_SIZE, cursor: more ? requests.cursor : undefined })
-    const records = Array.isArray(page.records) ? page.records : []
-    const built = records.flatMap(requestRows)
+    const page = await api(table.call, { ...state.params, limit: PAGE_SIZE, cursor: more ? state.cursor : undefined })
+    const items = Array.isArray(page[table.field]) ? page[table.field] : []
+    const built = items.flatMap(table.toRows)
     if (more) rows.append(...built)
-    else rows.replaceChildren(...(built.length > 0 ? built : [el('tr', {}, el('td', { colspan: 10, className: 'muted empty' }, 'No records match.'))]))
-    requests.shown += records.length
-    requests.cursor = typeof page.nextCursor === 'string' ? page.nextCursor : undefined
-    $('requests-count').textContent = `${requests.shown} record${requests.shown === 1 ? '' : 's'}${requests.cursor === undefined ? '' : ', more older'}`
-    show(older, requests.cursor !== undefined)
-    clearFailure('Key requests')
+    else rows.replaceChildren(...(built.length > 0 ? built : [el('tr', {}, el('td', { colspan: 10, className: 'muted empty' }, table.empty))]))
+    state.shown += items.length
+    state.cursor = typeof page.nextCursor === 'string' ? page.nextCursor : undefined
+    $(table.countId).textContent = table.count(state)
+    show(button, state.cursor !== undefined)
+    clearFailure(table.name)
   } catch (err) {
     if (!more) rows.replaceChildren(el('tr', {}, el('td', { colspan: 10 }, el('span', { className: 'bad-text' }, err instanceof ApiError ? `${err.call} failed: ${err.message}` : ''))))
-    noteFailure('Key requests', err)
+    noteFailure(table.name, err)
   } finally {
-    older.disabled = false
+    button.disabled = false
   }
+}
+
+const requestTable = {
+  name: 'Key requests',
+  call: 'audit',
+  field: 'records',
+  rowsId: 'requests-rows',
+  buttonId: 'older',
+  countId: 'requests-count',
+  toRows: (record) => requestRows(record),
+  empty: 'No records match.',
+  state: requests,
+  count: (state) => `${state.shown} record${state.shown === 1 ? '' : 's'}${state.cursor === undefined ? '' : ', more older'}`
+}
+
+async function loadRequests (more = false) {
+  if (!more) Object.assign(requests, { params: readFilters(), cursor: undefined, shown: 0 })
+  await loadPage(requestTable, more)
 }
 
 // ---------------------------------------------------------------- key lookup
 
-const lookup = { query: undefined, cursor: undefined, shown: 0 }
+const lookup = { params: undefined, cursor: undefined, shown: 0 }
 
 function keyRow (k) {
   return el('tr', {},
@@ -425,35 +447,27 @@ function keyRow (k) {
   )
 }
 
+const keyTable = {
+  name: 'Key lookup',
+  call: 'keys',
+  field: 'keys',
+  rowsId: 'keys-rows',
+  buttonId: 'keys-more',
+  countId: 'lookup-count',
+  toRows: (key) => [keyRow(key)],
+  empty: 'No key was issued for this content id.',
+  state: lookup,
+  count: (state) => `${state.shown} KID${state.shown === 1 ? '' : 's'} for content id ${state.params.content_id}`
+}
+
 async function loadKeys (more = false) {
-  const rows = $('keys-rows')
-  const button = $('keys-more')
   if (!more) {
     const form = $('lookup-form')
     const value = (name) => form.elements.namedItem(name).value.trim()
-    lookup.query = { content_id: value('content_id'), tenant: value('tenant'), kid: value('kid') }
-    lookup.cursor = undefined
-    lookup.shown = 0
+    Object.assign(lookup, { params: { content_id: value('content_id'), tenant: value('tenant'), kid: value('kid') }, cursor: undefined, shown: 0 })
   }
-  if (lookup.query === undefined) return
-  button.disabled = true
-  try {
-    const page = await api('keys', { ...lookup.query, limit: PAGE_SIZE, cursor: more ? lookup.cursor : undefined })
-    const keys = Array.isArray(page.keys) ? page.keys : []
-    const built = keys.map(keyRow)
-    if (more) rows.append(...built)
-    else rows.replaceChildren(...(built.length > 0 ? built : [el('tr', {}, el('td', { colspan: 10, className: 'muted empty' }, 'No key was issued for this content id.'))]))
-    lookup.shown += keys.length
-    lookup.cursor = typeof page.nextCursor === 'string' ? page.nextCursor : undefined
-    $('lookup-count').textContent = `${lookup.shown} KID${lookup.shown === 1 ? '' : 's'} for content id ${lookup.query.content_id}`
-    show(button, lookup.cursor !== undefined)
-    clearFailure('Key lookup')
-  } catch (err) {
-    if (!more) rows.replaceChildren(el('tr', {}, el('td', { colspan: 10 }, el('span', { className: 'bad-text' }, err instanceof ApiError ? `${err.call} failed: ${err.message}` : ''))))
-    noteFailure('Key lookup', err)
-  } finally {
-    button.disabled = false
-  }
+  if (lookup.params === undefined) return
+  await loadPage(keyTable, more)
 }
 
 function lookupKid (contentId, tenant, kid) {
