@@ -172,16 +172,8 @@ function readQuietly (body: Buffer): CpixDocument | undefined {
   }
 }
 
-/** Every secret the KMS might quote back: both tokens and the access key inside them (kept per token pair: callers repeat). */
+/** Every secret the KMS might quote back: both tokens and the access key inside them (redact.ts caches their scrubber). */
 function secretsOf (caller: Caller, credential: string): string[] {
-  const key = JSON.stringify([caller.upstreamToken, credential])
-  const known = secretLists.get(key)
-  if (known !== undefined) return known
   const tokens = [caller.upstreamToken, credential]
-  const secrets = [...tokens, ...tokens.map(t => decodeEncToken(t)?.accessKey ?? '')]
-  if (secretLists.size >= 256) secretLists.clear()
-  secretLists.set(key, secrets)
-  return secrets
+  return [...tokens, ...tokens.map(t => decodeEncToken(t)?.accessKey ?? '')]
 }
-
-const secretLists = new Map<string, string[]>()
