@@ -35,7 +35,9 @@ const parser = new XMLParser({
   commentPropName: '#comment',
   cdataPropName: '#cdata',
   ignoreDeclaration: true,
-  ignorePiTags: true
+  ignorePiTags: true,
+  // Callbacks get the path matcher itself, not a path string built for every tag and text (none are set here).
+  jPath: false
 })
 
 const XML_NS = 'http://www.w3.org/XML/1998/namespace'
@@ -43,24 +45,34 @@ const XML_NS = 'http://www.w3.org/XML/1998/namespace'
 /** Parse XML text into a tree whose elements carry namespace URIs. Throws 400 with the parser's reason. */
 export function parseXml (text: string): XmlElement {
   // Counted before any parsing, so a body's cost is bounded by the caps, not by what the parser makes of it.
-  checkMarkupCounts(text)
+  const { skeleton, lifted } = liftText(text)
   checkBeyondValidator(text)
-  const check = XMLValidator.validate(text, { allowBooleanAttributes: false })
-  if (check !== true) {
-    throw badRequest(`Malformed XML at line ${check.err.line}, column ${check.err.col}: ${cut(check.err.msg)}`, 'MALFORMED_XML')
-  }
+  const check = XMLValidator.validate(skeleton, VALIDATOR_OPTIONS)
+  if (check !== true) throw malformed(skeleton === text ? check : XMLValidator.validate(text, VALIDATOR_OPTIONS))
   let raw: RawNode[]
   try {
-    raw = parser.parse(text) as RawNode[]
+    raw = parser.parse(skeleton) as RawNode[]
   } catch (err) {
     // fast-xml-parser's own limits (nesting depth, entity expansion) come as plain Errors.
     throw badRequest(`Malformed XML: ${err instanceof Error ? cut(err.message) : 'unreadable'}`, 'MALFORMED_XML')
   }
-  const top = raw.map(node => toNode(node, ROOT_SCOPE, 0))
+  const reader: TreeReader = { lifted, next: 0 }
+  const top = raw.map(node => toNode(node, ROOT_SCOPE, 0, reader))
+  if (reader.next !== lifted.length) throw new Error(`XML reader: ${lifted.length} text runs lifted, ${reader.next} put back`)
   if (top.some(n => n.kind === 'text' && n.text.trim() !== '')) throw badRequest('Malformed XML: text outside the root element', 'MALFORMED_XML')
   const roots = top.filter((n): n is XmlElement => n.kind === 'element')
   if (roots.length !== 1) throw badRequest('Malformed XML: a document needs exactly one root element', 'MALFORMED_XML')
   return roots[0]
+}
+
+const VALIDATOR_OPTIONS = { allowBooleanAttributes: false }
+
+type ValidationResult = ReturnType<typeof XMLValidator.validate>
+
+/** The validator's reason, placed in the caller's own text (the validation of the text with its runs lifted has other columns). */
+function malformed (check: ValidationResult): ProxyError {
+  if (check === true) return badRequest('Malformed XML', 'MALFORMED_XML')
+  return badRequest(`Malformed XML at line ${check.err.line}, column ${check.err.col}: ${cut(check.err.msg)}`, 'MALFORMED_XML')
 }
 
 /** Characters XML 1.0 never allows, raw (C0 controls but tab, line feed and carriage return; U+FFFE, U+FFFF). */
@@ -95,19 +107,39 @@ export const MAX_ATTRIBUTES_PER_ELEMENT = 64
 
 const tooLarge = (what: string): ProxyError => badRequest(`XML document too large: ${what}; a CPIX document has far fewer`, 'XML_TOO_LARGE')
 
+/** Text runs at least this long go around fast-xml-parser, which reads text one character at a time, twice. */
+const LIFT_MIN = 32
+/** Stands for a lifted run in the skeleton: U+0001 is never in an accepted document (checkBeyondValidator refuses it). */
+const LIFTED = '\u0001'
+
+interface LiftedText {
+  /** The text with each lifted run replaced by LIFTED; the text itself when nothing was lifted. */
+  skeleton: string
+  /** The runs, in document order. */
+  lifted: string[]
+}
+
 /**
- * One linear pass over the markup: counts start tags (with comments, CDATA sections and processing instructions)
- * and the attributes in them (one `=` outside quotes each), and refuses a document over the caps. Exact for
- * well-formed XML; the validator refuses the rest afterwards.
+ * One linear pass over the markup. It counts start tags (with comments, CDATA sections and processing instructions)
+ * and the attributes in them (one `=` outside quotes each), and refuses a document over the caps: exact for
+ * well-formed XML, and the validator refuses the rest afterwards. It also lifts out every run of character data
+ * inside the root element that is at least LIFT_MIN long and holds no `&`: the validator checks nothing in such a run
+ * and the parser only copies it, so both read the skeleton and the tree gets the runs back (toNode).
  */
-function checkMarkupCounts (text: string): void {
+function liftText (text: string): LiftedText {
   let nodes = 0
   let attributes = 0
+  let depth = 0
+  const parts: string[] = []
+  const lifted: string[] = []
+  let copied = 0
+  let ampersand = text.indexOf('&')
   let i = text.indexOf('<')
   while (i !== -1 && i < text.length - 1) {
     const next = text.charCodeAt(i + 1)
     if (next === 0x2f /* / */) {
       i = skipPast(text, '>', i + 2)
+      depth--
     } else if (++nodes > MAX_NODES) {
       throw tooLarge(`more than ${MAX_NODES} elements, comments, CDATA sections and processing instructions`)
     } else if (next === 0x21 /* ! */) {
@@ -123,7 +155,7 @@ function checkMarkupCounts (text: string): void {
         if (c === 0x3e /* > */) break
         if (c === 0x22 || c === 0x27 /* quotes */) {
           j = text.indexOf(c === 0x22 ? '"' : "'", j + 1)
-          if (j === -1) return
+          if (j === -1) break
         } else if (c === 0x3d /* = */) {
           own++
         }
@@ -131,11 +163,24 @@ function checkMarkupCounts (text: string): void {
       if (own > MAX_ATTRIBUTES_PER_ELEMENT) throw tooLarge(`an element has ${own} attributes, more than ${MAX_ATTRIBUTES_PER_ELEMENT}`)
       attributes += own
       if (attributes > MAX_ATTRIBUTES) throw tooLarge(`more than ${MAX_ATTRIBUTES} attributes`)
+      if (j === -1) break
+      if (text.charCodeAt(j - 1) !== 0x2f /* / */) depth++
       i = j + 1
     }
-    if (i === -1) return
-    i = text.indexOf('<', i)
+    if (i === -1) break
+    const end = text.indexOf('<', i)
+    if (end === -1) break
+    if (ampersand !== -1 && ampersand < i) ampersand = text.indexOf('&', i)
+    if (depth > 0 && end - i >= LIFT_MIN && (ampersand === -1 || ampersand > end)) {
+      parts.push(text.slice(copied, i), LIFTED)
+      lifted.push(text.slice(i, end))
+      copied = end
+    }
+    i = end
   }
+  if (lifted.length === 0) return { skeleton: text, lifted }
+  parts.push(text.slice(copied))
+  return { skeleton: parts.join(''), lifted }
 }
 
 /** Index just past the next `close` at or after `from`, or -1 when it never comes. */
@@ -161,13 +206,24 @@ function lookup (scope: Scope, prefix: string): string | undefined {
   return undefined
 }
 
-function toNode (raw: RawNode, scope: Scope, depth: number): XmlNode {
+/** Where the tree is read from: the lifted runs, put back in document order as the walk meets their stand-ins. */
+interface TreeReader { readonly lifted: string[], next: number }
+
+function putBack (reader: TreeReader): string {
+  const run = reader.lifted[reader.next++]
+  if (run === undefined) throw new Error('XML reader: more stand-ins than lifted text runs')
+  // The parser normalises line ends in the text it reads (XML 1.0 § 2.11); a lifted run gets the same.
+  return run.includes('\r') ? run.replace(/\r\n?/g, '\n') : run
+}
+
+function toNode (raw: RawNode, scope: Scope, depth: number, reader: TreeReader): XmlNode {
   if (depth > MAX_DEPTH) throw badRequest(`Malformed XML: elements nest deeper than ${MAX_DEPTH} levels`, 'MALFORMED_XML')
   const attrs = (raw[':@'] ?? {}) as Record<string, string>
   const name = Object.keys(raw).find(k => k !== ':@')
   if (name === undefined) return { kind: 'text', text: '' }
   if (name === '#text') {
-    const text = String(raw[name])
+    const read = String(raw[name])
+    const text = read === LIFTED ? putBack(reader) : read
     if (text.includes(']]>')) throw badRequest('Malformed XML: \']]>\' is not allowed in text', 'MALFORMED_XML')
     return { kind: 'text', text: decodeEntities(text) }
   }
@@ -194,7 +250,7 @@ function toNode (raw: RawNode, scope: Scope, depth: number): XmlNode {
   const [prefix, local] = splitName(name)
   const ns = lookup(inner, prefix)
   if (ns === undefined && prefix !== '') throw badRequest(`Malformed XML: namespace prefix "${cut(prefix)}" of <${cut(name)}> is not declared`, 'MALFORMED_XML')
-  const children = ((raw[name] ?? []) as RawNode[]).map(child => toNode(child, inner, depth + 1))
+  const children = ((raw[name] ?? []) as RawNode[]).map(child => toNode(child, inner, depth + 1, reader))
   return { kind: 'element', name, local, ns: ns ?? '', attrs: decoded, children }
 }
 

@@ -73,3 +73,47 @@ t.test('nesting deeper than MAX_DEPTH is refused', async t => {
   t.match(refused(deep(66)), { code: 'MALFORMED_XML', message: /deeper than 64 levels/ })
   t.match(refused(deep(5000)), { code: 'MALFORMED_XML', message: /Maximum nested tags exceeded/ }, 'far deeper: fast-xml-parser stops first')
 })
+
+t.test('long runs of text (base64 boxes, playlists) read the same as short ones, though they go around the parser', async t => {
+  const long = 'QUJD'.repeat(40)
+  const texts = (xml: string): string[] => {
+    const out: string[] = []
+    const walk = (el: ReturnType<typeof parseXml>): void => {
+      for (const c of el.children) {
+        if (c.kind === 'element') walk(c)
+        else out.push(`${c.kind}:${c.text}`)
+      }
+    }
+    walk(parseXml(xml))
+    return out
+  }
+  t.same(texts(`<a><b>${long}</b><c>x${long}</c>${long}</a>`), [`text:${long}`, `text:x${long}`, `text:${long}`], 'in order, in leaves and between elements')
+  t.same(texts(`<a><b>${long}\r\n${long}\r${long}</b></a>`), [`text:${long}\n${long}\n${long}`], 'line ends normalised as in short text (XML 1.0 § 2.11)')
+  t.same(texts(`<a><b>${long}&amp;${long}</b><!-- c --><![CDATA[${long}&]]>${long}</a>`), [`text:${long}&${long}`, 'comment: c ', `text:${long}&`, `text:${long}`], 'references, comments and CDATA beside long runs')
+  t.same(texts(`<a>\n${' '.repeat(40)}<b/>\n${' '.repeat(40)}</a>`), [`text:\n${' '.repeat(40)}`, `text:\n${' '.repeat(40)}`], 'long white space inside the root is text too')
+  t.equal(parseXml(`<?xml version="1.0"?>\n${' '.repeat(100)}<a/>\n${' '.repeat(100)}`).name, 'a', 'long white space around the root is allowed')
+
+  // Any mix of short and long runs, CR, references and markup gives the text the document holds.
+  const pieces = ['AAAA', long, '\r\n', '\r', '&lt;', '&#65;', ' ', '>']
+  const meant: Record<string, string> = { '\r\n': '\n', '\r': '\n', '&lt;': '<', '&#65;': 'A' }
+  let seed = 7
+  const random = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n }
+  for (let round = 0; round < 300; round++) {
+    const runs = Array.from({ length: 1 + random(4) }, () => Array.from({ length: 1 + random(5) }, () => pieces[random(pieces.length)]))
+    const xml = `<r>${runs.map((run, i) => `<e${i}>${run.join('')}</e${i}>`).join('')}</r>`
+    const expected = runs.map(run => `text:${run.map(p => meant[p] ?? p).join('')}`)
+    t.same(texts(xml), expected, `round ${round}`)
+  }
+})
+
+t.test('a long run of text changes no refusal, nor where a fault is said to be', async t => {
+  const long = 'QUJD'.repeat(40)
+  t.match(refused(`<r>\n<a>${long}\n${long}</a>\n  <b>\n</r>`), { message: /^Malformed XML at line 5, column 1: Expected closing tag 'b'/ }, 'line and column in the caller\'s text')
+  t.match(refused(`<r>${long}]]>${long}</r>`), { code: 'MALFORMED_XML', message: /']]>' is not allowed in text/ })
+  t.match(refused(`<r>${long}\u0001${long}</r>`), { code: 'MALFORMED_XML', message: /character U\+0001 is not allowed/ }, 'the stand-in character itself is refused in a document')
+  t.match(refused(`${long}<r/>`), { code: 'MALFORMED_XML', message: /char 'Q' is not expected/ }, 'text before the root')
+  t.match(refused(`<r/>${long}`), { code: 'MALFORMED_XML', message: /text after the root element/ })
+  t.match(refused(`<r>${long} & ${long}</r>`), { code: 'MALFORMED_XML', message: /char '&' is not expected/ }, 'a bare & in a long run')
+  t.match(refused(`<r><a>${long}</b></r>`), { code: 'MALFORMED_XML', message: /Expected closing tag 'a'/ })
+  t.match(refused(`<r x="1>${long}</r>`), { code: 'MALFORMED_XML' }, 'an unclosed quote')
+})
