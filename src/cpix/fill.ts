@@ -3,7 +3,7 @@
 import { badRequest, unprocessable } from '../errors.js'
 import { encodeBase64 } from './base64.js'
 import { CPIX_NS, PSKC_NS, SPEKE_NS, blank, contentIdOf } from './model.js'
-import type { ContentKey, CpixDocument, DrmSystem } from './model.js'
+import type { ContentKey, CpixDocument, DrmSystem, UsageRule } from './model.js'
 import { CPIX_LIST_ORDER, DRM_SYSTEM_ORDER, sortChildren } from './order.js'
 import { buildSignalling } from './signal.js'
 import type { SignalOptions, Signalling } from './signal.js'
@@ -12,7 +12,7 @@ import type { ProtectionScheme } from './systems.js'
 import type { Dialect } from '../protocol.js'
 import { isSpekeV2 } from '../protocol.js'
 import { childElements, firstChild, makeElement, prefixOf, qualified, removeChild, setText, writeXml } from './xml.js'
-import type { XmlElement } from './xml.js'
+import type { XmlElement, XmlNode } from './xml.js'
 
 interface KeyContext {
   /** The kid the request asked for. */
@@ -43,16 +43,25 @@ export function fillResponse (doc: CpixDocument, options: FillOptions): string {
   const pskc = ensureNamespace(doc.root, 'pskc', PSKC_NS)
   const periodIndexById = new Map(doc.periods.filter(p => p.id !== undefined && p.index !== undefined).map(p => [p.id ?? '', Number(p.index)]))
 
+  // The same for every key and DRM system of the request.
+  const signalOptions: SignalOptions = {
+    playReadyLaUrl: options.playReadyLaUrl,
+    widevineProvider: options.widevineProvider,
+    hlsKeyUrlBase: options.hlsKeyUrlBase,
+    pallyconStyle: pallycon
+  }
+
   const answered = new Map<string, { material: KeyMaterial, scheme: ProtectionScheme, periodIndex?: number, trackType?: string }>()
+  const ruleByKid = firstRuleByKid(doc)
+  const onlyPeriod = doc.periods.length === 1 ? doc.periods[0].index : undefined
   for (const key of doc.contentKeys) {
-    const rule = doc.usageRules.find(r => r.kid === key.kid)
+    const rule = ruleByKid.get(key.kid)
     const periodFilter = rule?.filters.find(f => f.type === 'KeyPeriodFilter')
     let periodIndex = periodFilter?.type === 'KeyPeriodFilter' ? periodIndexById.get(periodFilter.periodId ?? '') : undefined
-    const onlyPeriod = doc.periods.length === 1 ? doc.periods[0].index : undefined
     if (periodIndex === undefined && onlyPeriod !== undefined) periodIndex = Number(onlyPeriod)
     const trackType = rule?.intendedTrackType
     const derived = options.keyFor({ kid: key.kid, contentId, trackType, periodIndex })
-    const material = { ...derived, iv: ivOf(key, derived) }
+    const material: KeyMaterial = { kid: derived.kid, key: derived.key, iv: ivOf(key, derived) }
     answered.set(key.kid, { material, scheme: schemeOf(key, doc), periodIndex, trackType })
     writeContentKey(key, material, cpix, pskc)
   }
@@ -64,7 +73,7 @@ export function fillResponse (doc: CpixDocument, options: FillOptions): string {
     const scheme = drmSystem(system.systemId)?.hlsOnly === true && entry.scheme === 'cenc' && pallycon ? 'cbcs' : entry.scheme
     const { kid, key, iv } = material
     const input = { systemId: system.systemId, kid, key, iv, scheme, contentId, periodIndex, trackType }
-    const signalling = buildSignalling(input, { ...options, pallyconStyle: pallycon })
+    const signalling = buildSignalling(input, signalOptions)
     system.element.attrs.kid = material.kid
     if (pallycon) addPallyConChildren(system, signalling, cpix, doc.root)
     writeDrmSystem(system, signalling, options.dialect, doc.version)
@@ -78,6 +87,15 @@ export function fillResponse (doc: CpixDocument, options: FillOptions): string {
   if (pallycon && !doc.lists.usageRules) addUsageRules(doc, answered, cpix)
   sortChildren(doc.root, CPIX_LIST_ORDER)
   return writeXml(doc.root)
+}
+
+/** Each kid's usage rule: the first one that names it, as the document orders them. */
+function firstRuleByKid (doc: CpixDocument): Map<string, UsageRule> {
+  const rules = new Map<string, UsageRule>()
+  for (const rule of doc.usageRules) {
+    if (!rules.has(rule.kid)) rules.set(rule.kid, rule)
+  }
+  return rules
 }
 
 function schemeOf (key: ContentKey, doc: CpixDocument): ProtectionScheme {
@@ -116,25 +134,66 @@ function ivOf (key: ContentKey, material: KeyMaterial): Buffer {
   return key.explicitIV === undefined || blank(key.explicitIV) ? material.iv : Buffer.from(key.explicitIV, 'base64')
 }
 
+/**
+ * Writes a DRMSystem's children in one pass: each signalling element gets its value or goes when the system has none
+ * (SPEKE v1 elements always go in SPEKE v2); a SPEKE v2 answer gets both HLS playlists.
+ */
 function writeDrmSystem (system: DrmSystem, s: Signalling, dialect: Dialect, version: string | undefined): void {
   const el = system.element
   const v2 = isSpekeV2(dialect)
-  const fill = (local: string, value: string | undefined): void => {
-    for (const child of childElements(el, CPIX_NS, local)) {
-      if (value === undefined) removeChild(el, child)
-      else setText(child, value)
+  let hls: { media: string, master: string } | undefined
+  const kept: XmlNode[] = []
+  const existingHls: XmlElement[] = []
+  let lastHlsAt = -1
+  for (const child of el.children) {
+    if (child.kind !== 'element') {
+      kept.push(child)
+      continue
     }
+    let value: string | undefined
+    if (child.ns === SPEKE_NS) {
+      value = v2 ? undefined : spekeValue(child.local, s)
+    } else if (child.ns !== CPIX_NS) {
+      kept.push(child)
+      continue
+    } else if (child.local === 'HLSSignalingData') {
+      existingHls.push(child)
+      hls ??= hlsValues(s)
+      value = hls?.[hlsPlaylistOf(child)]
+      if (value !== undefined) lastHlsAt = kept.length
+    } else if (CPIX_SIGNALLING.has(child.local)) {
+      value = cpixValue(child.local, s, dialect, v2)
+    } else {
+      kept.push(child)
+      continue
+    }
+    if (value === undefined) continue
+    setText(child, value)
+    kept.push(child)
   }
-  fill('PSSH', s.pssh === undefined ? undefined : s.pssh.toString('base64'))
-  fill('ContentProtectionData', contentProtectionValue(s, dialect))
-  fill('URIExtXKey', v2 || s.keyUri === undefined ? undefined : encodeBase64(s.keyUri))
-  fill('SmoothStreamingProtectionHeaderData', s.playReadyObject?.toString('base64'))
-  fillHls(el, s, dialect, version)
-  for (const child of childElements(el, SPEKE_NS)) {
-    const value = v2 ? undefined : spekeValue(child.local, s)
-    if (value === undefined) removeChild(el, child)
-    else setText(child, value)
+  if (v2 && hls !== undefined && existingHls.length > 0) {
+    // SPEKE v2 encryptors need both playlists: add the one the request left out, right after the others.
+    const has = (p: string): boolean => existingHls.some(c => (c.attrs.playlist ?? 'media') === p || (p === 'master' && c.attrs.playlist === 'multiVariant'))
+    const twins: XmlElement[] = []
+    for (const playlist of ['master', 'media'] as const) {
+      if (has(playlist)) continue
+      // CPIX 2.4 renamed the master playlist multiVariant.
+      const name = playlist === 'master' && version === '2.4' ? 'multiVariant' : playlist
+      twins.push(makeElement(existingHls[0].name, CPIX_NS, { playlist: name }, [{ kind: 'text', text: hls[playlist] }]))
+    }
+    kept.splice(lastHlsAt + 1, 0, ...twins)
   }
+  el.children = kept
+}
+
+/** The CPIX signalling elements other than HLSSignalingData that writeDrmSystem fills or removes. */
+const CPIX_SIGNALLING = new Set(['PSSH', 'ContentProtectionData', 'URIExtXKey', 'SmoothStreamingProtectionHeaderData'])
+
+function cpixValue (local: string, s: Signalling, dialect: Dialect, v2: boolean): string | undefined {
+  if (local === 'PSSH') return s.pssh?.toString('base64')
+  if (local === 'ContentProtectionData') return contentProtectionValue(s, dialect)
+  if (local === 'URIExtXKey') return v2 || s.keyUri === undefined ? undefined : encodeBase64(s.keyUri)
+  return s.playReadyObject?.toString('base64')
 }
 
 function contentProtectionValue (s: Signalling, dialect: Dialect): string | undefined {
@@ -144,29 +203,14 @@ function contentProtectionValue (s: Signalling, dialect: Dialect): string | unde
   return encodeBase64(s.contentProtectionData)
 }
 
-function fillHls (el: XmlElement, s: Signalling, dialect: Dialect, version: string | undefined): void {
-  const v2 = isSpekeV2(dialect)
-  const existing = childElements(el, CPIX_NS, 'HLSSignalingData')
-  if (existing.length === 0) return
-  if (s.hls === undefined) {
-    for (const child of existing) removeChild(el, child)
-    return
-  }
-  for (const child of existing) {
-    const playlist = child.attrs.playlist === 'master' || child.attrs.playlist === 'multiVariant' ? 'master' : 'media'
-    setText(child, encodeBase64(s.hls[playlist]))
-  }
-  if (v2) {
-    // SPEKE v2 encryptors need both playlists: add the one the request left out, right after the other.
-    const has = (p: string): boolean => existing.some(c => (c.attrs.playlist ?? 'media') === p || (p === 'master' && c.attrs.playlist === 'multiVariant'))
-    for (const playlist of ['media', 'master'] as const) {
-      if (has(playlist)) continue
-      // CPIX 2.4 renamed the master playlist multiVariant.
-      const name = playlist === 'master' && version === '2.4' ? 'multiVariant' : playlist
-      const twin = makeElement(existing[0].name, CPIX_NS, { playlist: name }, [{ kind: 'text', text: encodeBase64(s.hls[playlist]) }])
-      el.children.splice(el.children.indexOf(existing[existing.length - 1]) + 1, 0, twin)
-    }
-  }
+/** Which tag an HLSSignalingData asks for: master (or CPIX 2.4's multiVariant), else media. */
+function hlsPlaylistOf (el: XmlElement): 'media' | 'master' {
+  return el.attrs.playlist === 'master' || el.attrs.playlist === 'multiVariant' ? 'master' : 'media'
+}
+
+/** The two HLS tags as HLSSignalingData carries them (base64), each encoded once however many elements carry it. */
+function hlsValues (s: Signalling): { media: string, master: string } | undefined {
+  return s.hls === undefined ? undefined : { media: encodeBase64(s.hls.media), master: encodeBase64(s.hls.master) }
 }
 
 function spekeValue (local: string, s: Signalling): string | undefined {

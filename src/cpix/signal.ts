@@ -112,7 +112,13 @@ function hlsSafe (scheme: ProtectionScheme): scheme is 'cenc' | 'cbcs' {
   return scheme === 'cenc' || scheme === 'cbcs'
 }
 
+const MEDIA_TAG = '#EXT-X-KEY:'
+const MASTER_TAG = '#EXT-X-SESSION-KEY:'
+
+/** Both playlists' tags: the attributes are checked and written once, the master tag is the media tag renamed. */
 function hlsPair (attrs: HlsAttributes | undefined): { media: string, master: string } | undefined {
   if (attrs === undefined) return undefined
-  return { media: hlsKeyTag('media', attrs), master: hlsKeyTag('master', attrs) }
+  const media = hlsKeyTag('media', attrs)
+  if (!media.startsWith(MEDIA_TAG)) throw new Error(`an HLS media key tag starts with ${MEDIA_TAG}, got '${media.slice(0, 20)}'`)
+  return { media, master: MASTER_TAG + media.slice(MEDIA_TAG.length) }
 }

@@ -14,6 +14,9 @@ import { parsePlayReadyObject, parseWrmHeader } from '../../src/cpix/playready.j
 import { SPEKE_NS } from '../../src/cpix/model.js'
 import type { CpixDocument } from '../../src/cpix/model.js'
 import { localProvider } from '../../src/kms/local/provider.js'
+import { credentialKey, credentialPrk, deriveKeyAndIv, deriveKid } from '../../src/kms/local/derive.js'
+import { parseHlsTag } from '../../src/cpix/hls.js'
+import { hkdfSync } from 'node:crypto'
 import { loadOrCreateSecret } from '../../src/kms/local/secret.js'
 import type { KeyProvider, ProviderRequest } from '../../src/kms/provider.js'
 import { DEMO_TOKEN, PROJECT_ROOT, capturedBody, fixture } from '../helpers/fixtures.js'
@@ -199,4 +202,65 @@ t.test('SPEKE v2: a request asking HLS signalling for one playlist gets both; CP
   const v21 = parse((await ask(provider, { route: 'speke', spekeVersion: '2.1', body: Buffer.from(base.replace('version="2.3"', 'version="2.4"')) })).xml)
   t.same(v21.drmSystems[0].hlsSignaling.map(h => h.playlist), ['media', 'multiVariant'])
   t.match(decodeBase64(v21.drmSystems[0].hlsSignaling[1].value)?.toString(), /^#EXT-X-SESSION-KEY:/)
+})
+
+t.test('key derivation: HKDF-SHA256 (RFC 5869) from one extract per credential gives the keys and kids it always gave', async t => {
+  const credential = credentialKey(SECRET, 'BNCH', 'bench-access-key')
+  const prk = credentialPrk(credential)
+  // Pinned: what the provider answered before the extract was shared (hkdfSync per key); changing them loses every stored key.
+  const pinned = deriveKeyAndIv(prk, 'bench-channel-1', '8A2F5E3C-1b4d-4e6f-9a81-0c2d3e4f5a61', undefined)
+  t.equal(pinned.key.toString('base64'), '0NeABbxqG3QRCAJUJSbArA==')
+  t.equal(pinned.iv.toString('base64'), 'iMLCgc4zkuZMRVZ0kOPRwQ==')
+  const kid = deriveKid(prk, 'bench-channel-1', 'SD', undefined)
+  t.equal(kid, '44a4bbe2-658d-51b2-65d3-72a2df4d0c90')
+  t.equal(deriveKeyAndIv(prk, 'bench-channel-1', kid, undefined).key.toString('base64'), 'LcyHABBLNoQby5jLFKOM4g==')
+
+  // The reference: node's HKDF (extract and expand in one call) over the same length-prefixed info.
+  const info = (fields: Array<string | number | undefined>): string =>
+    fields.map(f => f === undefined ? '-' : String(f)).map(f => `${Buffer.byteLength(f)}:${f}`).join('|')
+  const hkdf = (fields: Array<string | number | undefined>, length: number): Buffer =>
+    Buffer.from(hkdfSync('sha256', credential, 'speke-proxy/local-kms/v2', info(fields), length))
+  for (const contentId of ['bench-channel-1', 'chaîne ✓ 1', 'a\u0000b|3:c', '']) {
+    for (const period of [undefined, 0, 7, 4294967295]) {
+      const both = hkdf(['content-key', contentId, 'bd5182a6-4e70-4192-8db4-3f5a6b7c8d94', period], 32)
+      const derived = deriveKeyAndIv(prk, contentId, 'BD5182A6-4E70-4192-8DB4-3F5A6B7C8D94', period)
+      t.same([derived.key, derived.iv], [both.subarray(0, 16), both.subarray(16)], `key and IV of ${JSON.stringify(contentId)}, period ${String(period)}`)
+      for (const track of [undefined, 'SD', 'AUDIO']) {
+        const expected = hkdf(['kid', contentId, track ?? 'ALL', period], 16).toString('hex')
+        t.equal(deriveKid(prk, contentId, track, period).replace(/-/g, ''), expected, `kid of ${JSON.stringify(contentId)}, ${String(track)}, period ${String(period)}`)
+      }
+    }
+  }
+  t.not(credentialPrk(credentialKey(SECRET, 'BNCH', 'other-key')).prk.toString('hex'), prk.prk.toString('hex'), 'another access key, another PRK')
+})
+
+t.test('HLS: the master playlist tag is the media tag as #EXT-X-SESSION-KEY, attributes alike, for every DRM and scheme', async t => {
+  const files = ['positive-p-v5-a3-widevine-playready-fairplay.xml', 'positive-clearkey-aes128-cbcs-hls.xml', 'positive-key-rotation-index.xml']
+  let pairs = 0
+  for (const file of files) {
+    const body = readFileSync(join(suiteDir, file))
+    const reply = await ask(provider, { route: 'speke', spekeVersion: '2.0', body })
+    t.equal(reply.status, 200, file)
+    for (const system of parse(reply.xml).drmSystems) {
+      const tag = (playlist: string): string => decodeBase64(system.hlsSignaling.find(h => h.playlist === playlist)?.value ?? '')?.toString('utf8') ?? ''
+      const media = tag('media')
+      const master = tag('master')
+      if (media === '' && master === '') continue
+      t.ok(media.startsWith('#EXT-X-KEY:'), `${file} ${system.systemId}: media tag`)
+      t.equal(master, `#EXT-X-SESSION-KEY:${media.slice('#EXT-X-KEY:'.length)}`, `${file} ${system.systemId}: master tag`)
+      t.same(parseHlsTag(master).attributes, parseHlsTag(media).attributes)
+      pairs++
+    }
+  }
+  t.ok(pairs >= 4, `${pairs} DRM systems with both playlists`)
+})
+
+t.test('given the parsed request, the provider answers from a copy: the pipeline\'s document is left as it was', async t => {
+  const body = readFileSync(join(suiteDir, 'positive-p-v5-a3-widevine-playready-fairplay.xml'))
+  const document = parse(body)
+  const before = JSON.stringify(document.root)
+  const fromDocument = await provider.getKeys({ route: 'speke', dialect: 'speke-v2.0', token: DEMO_TOKEN, spekeVersion: '2.0', body, document }, AbortSignal.timeout(5000))
+  const fromBytes = await ask(provider, { route: 'speke', spekeVersion: '2.0', body })
+  t.equal(JSON.stringify(document.root), before)
+  t.equal(fromDocument.body.toString('utf8'), fromBytes.xml, 'the same answer as from the bytes')
 })

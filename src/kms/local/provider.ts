@@ -11,7 +11,7 @@ import { validateRequest } from '../../cpix/validate.js'
 import { cloneElement } from '../../cpix/xml.js'
 import { decodeEncToken } from '../../tenants/enc-token.js'
 import type { KeyProvider, ProviderRequest } from '../provider.js'
-import { credentialKey, deriveKeyAndIv, deriveKid } from './derive.js'
+import { credentialKey, credentialPrk, deriveKeyAndIv, deriveKid } from './derive.js'
 import { loadOrCreateSecret } from './secret.js'
 
 export interface LocalProviderSettings {
@@ -56,7 +56,8 @@ function answer (settings: LocalProviderSettings, request: ProviderRequest): str
   if (doc.lists.delivery) throw new ProxyError('ENCRYPTED_DELIVERY_UNSUPPORTED', 'The embedded key provider delivers keys in the clear only: remove DeliveryDataList')
   const kmsAssignsKids = request.route !== 'speke'
   // Keys belong to the whole upstream credential (site id and access key), never to the site id alone.
-  const credential = credentialKey(settings.secret, token.siteId, token.accessKey)
+  // Extracted once per request: each key and kid then costs one HMAC (HKDF-Expand).
+  const credential = credentialPrk(credentialKey(settings.secret, token.siteId, token.accessKey))
   // fillResponse writes the answer into the request's tree.
   return fillResponse(doc, {
     dialect,
@@ -65,7 +66,8 @@ function answer (settings: LocalProviderSettings, request: ProviderRequest): str
     widevineProvider: settings.widevineProvider,
     keyFor: ({ kid, contentId, trackType, periodIndex }) => {
       const answeredKid = kmsAssignsKids ? deriveKid(credential, contentId, trackType, periodIndex) : kid
-      return { kid: answeredKid, ...deriveKeyAndIv(credential, contentId, answeredKid, periodIndex) }
+      const { key, iv } = deriveKeyAndIv(credential, contentId, answeredKid, periodIndex)
+      return { kid: answeredKid, key, iv }
     }
   })
 }
