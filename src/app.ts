@@ -1,8 +1,9 @@
 // buildApp: the Fastify instance with its parsers, error handling, logging without secrets, and every route.
 
 import Fastify, { LogController } from 'fastify'
-import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify'
 import { randomUUID } from 'node:crypto'
+import { createRequire } from 'node:module'
 import type { Config } from './config.js'
 import rateLimit from '@fastify/rate-limit'
 import underPressure from '@fastify/under-pressure'
@@ -50,6 +51,28 @@ function refuseUnroutable (error: FastifyError, _request: FastifyRequest, reply:
   void reply.code(400).type('text/plain; charset=utf-8').send(error.code === 'FST_ERR_BAD_URL' ? 'Malformed URL: check the percent-encoding of the enc-token and path' : 'Bad request')
 }
 
+type SchemaCompilers = NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>
+type BuildValidator = NonNullable<SchemaCompilers['buildValidator']>
+type BuildSerializer = NonNullable<SchemaCompilers['buildSerializer']>
+
+/**
+ * Fastify's own schema compilers (Ajv, fast-json-stringify), required from where Fastify would require them, but only when a
+ * route with a JSON schema asks for one: no route has a schema, and building them up front was a good part of every start.
+ */
+const fromFastify = createRequire(import.meta.resolve('fastify'))
+let validatorFactory: BuildValidator | undefined
+let serializerFactory: BuildSerializer | undefined
+const lazySchemaCompilers: SchemaCompilers = {
+  buildValidator: ((externalSchemas: unknown, options: unknown) => {
+    validatorFactory ??= (fromFastify('@fastify/ajv-compiler') as () => BuildValidator)()
+    return (validatorFactory as (externalSchemas: unknown, options: unknown) => unknown)(externalSchemas, options)
+  }) as BuildValidator,
+  buildSerializer: (externalSchemas, options) => {
+    serializerFactory ??= (fromFastify('@fastify/fast-json-stringify-compiler') as () => BuildSerializer)()
+    return serializerFactory(externalSchemas, options)
+  }
+}
+
 /** How often Node checks request and header deadlines (Node's 30 s would let a trickled body outlive REQUEST_TIMEOUT_MS by as much). */
 const DEADLINE_CHECK_MS = 1000
 
@@ -80,6 +103,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     exposeHeadRoutes: false,
     frameworkErrors: refuseUnroutable,
     loggerInstance: deps.logger,
+    schemaController: { compilersFactory: lazySchemaCompilers },
     http: serverTimeouts,
     ...(config.tls === undefined ? {} : { https: { ...readTlsFiles(config.tls), ...serverTimeouts, handshakeTimeout: headersMs } })
   })

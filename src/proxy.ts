@@ -4,14 +4,16 @@ import type { KeyObject } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { buildApp } from './app.js'
-import { loadOrCreateHmacKey, loadOrCreateInstanceId, loadSigningKey, openAuditTrail } from './audit/index.js'
-import type { AuditTrail } from './audit/index.js'
+// The audit modules one by one, not audit/index.js: that also holds the CLI's verify and prune, and with them pg.
+import { loadOrCreateHmacKey } from './audit/hmac-key.js'
+import { loadOrCreateInstanceId } from './audit/instance-id.js'
+import { loadSigningKey } from './audit/signing-key.js'
+import { openAuditTrail, type AuditTrail } from './audit/trail.js'
 import type { Config } from './config.js'
 import type { KeyProvider } from './kms/provider.js'
 import { createLogger } from './logger.js'
 import { createMetrics } from './metrics.js'
 import { createUpstreamHealth } from './upstream-health.js'
-import { adminRoutes } from './routes/admin.js'
 import { verifyAndRepair } from './pipeline/check-reply.js'
 import { loadTenantsFile } from './tenants/registry.js'
 import type { TenantRegistry } from './tenants/registry.js'
@@ -96,6 +98,8 @@ export async function assembleProxy (config: Config, options: AssemblyOptions = 
     plugins: trail === undefined || key === undefined || config.adminToken === undefined
       ? []
       : [async (instance) => {
+          // Loaded only when used: the admin API reads the audit (and PostgreSQL when configured).
+          const { adminRoutes } = await import('./routes/admin.js')
           await adminRoutes(instance, { source: trail.source, hmacKey: key, adminToken: config.adminToken, publicKey: checkpointKey })
         }]
   })

@@ -3,7 +3,6 @@
 import { statfs } from 'node:fs/promises'
 import { ProxyError } from '../errors.js'
 import { openFileSink } from './file-sink.js'
-import { openPgSink } from './pg-sink.js'
 import type { AuditSource } from './query.js'
 import { buildRecordBody, buildSummaryBody, type AuditEvent, type AuditRecordBody, type RefusalSummary } from './record.js'
 import { createRefusalCounter } from './refusals.js'
@@ -135,6 +134,8 @@ export async function openAuditTrail (settings: AuditSettings, log: AuditLog = s
     source = { kind: 'files', dir: settings.dir }
   }
   if (settings.databaseUrl !== undefined) {
+    // Loaded only when used: pg is a good part of startup.
+    const { openPgSink } = await import('./pg-sink.js')
     const pgSink = openPgSink({
       databaseUrl: settings.databaseUrl,
       schema: settings.databaseSchema,

@@ -4,7 +4,7 @@
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { KeyObject } from 'node:crypto'
-import pg from 'pg'
+import type pg from 'pg'
 import { startWalk, walkRecord, type ChainHead, type ChainWalk } from './chain.js'
 import { entryProblem, type CheckpointLine, type CheckpointStore, type SignedEntry, type Verifier } from './checkpoint.js'
 import { listSegments, readLines, SIDE_LOG_PATTERN } from './file-sink.js'
@@ -205,6 +205,8 @@ export async function verifyAuditFiles (dir: string, options: VerifyOptions = {}
 
 /** Verifies every chain in `schema`.audit_records and its audit_checkpoints side log; never trusts a head row. */
 export async function verifyAuditDatabase (databaseUrl: string, schema = 'public', options: VerifyOptions = {}): Promise<VerifyResult> {
+  // Loaded only when used: the admin API's state check reads through the server's own pool.
+  const { default: pg } = await import('pg')
   const client = new pg.Client({ connectionString: databaseUrl, application_name: 'speke-proxy-audit-verify', connectionTimeoutMillis: 10_000 })
   try {
     await client.connect()

@@ -1,13 +1,14 @@
 // Admin routes behind a bearer ADMIN_TOKEN: audit search, key lookup, activity, audit state, HMAC of a value; limited per IP.
 
-import { createHash, timingSafeEqual, type KeyObject } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { hmacValue, queryAudit, type AuditSource } from '../audit/index.js'
+import { hmacValue } from '../audit/record.js'
 import { auditActivity } from '../audit/activity.js'
 import { lookupKeys } from '../audit/key-lookup.js'
-import { bad as badQuery } from '../audit/query.js'
+import { bad as badQuery, queryAudit, type AuditSource } from '../audit/query.js'
 import { createStateReader } from '../audit/state.js'
 import { clip, isProxyError, ProxyError } from '../errors.js'
+import { bearerMatches } from './bearer.js'
 
 export interface AdminRoutesOptions {
   /** Where audit queries read from (trail.source: PostgreSQL when configured, else the files). */
@@ -69,15 +70,6 @@ function createIpLimiter (perMinute: number, now: () => number = Date.now): IpLi
 }
 
 const MAX_HASH_INPUT = 4096
-const digest = (value: string): Buffer => createHash('sha256').update(value).digest()
-
-/** Constant-time comparison of the presented bearer token with the configured one (both hashed to equal length first). */
-export function bearerMatches (header: string | undefined, token: string): boolean {
-  const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header ?? '')
-  const presented = m === null ? '' : m[1]
-  return timingSafeEqual(digest(presented), digest(token)) && m !== null
-}
-
 /** Route error handler: every failure answers JSON {"error", "code"}; ProxyError and Fastify's own 4xx keep their status. */
 function sendError (err: unknown, request: FastifyRequest, reply: FastifyReply): void {
   if (isProxyError(err)) {

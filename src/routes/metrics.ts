@@ -2,7 +2,7 @@
 
 import type { FastifyInstance } from 'fastify'
 import type { Registry } from 'prom-client'
-import { bearerMatches } from './admin.js'
+import { bearerMatches } from './bearer.js'
 
 export interface MetricsRoutesOptions {
   registry: Registry
