@@ -5,8 +5,9 @@ import { WIDEVINE } from './systems.js'
 import type { ProtectionScheme } from './systems.js'
 
 export type HlsPlaylist = 'media' | 'master'
-export type HlsTagName = 'EXT-X-KEY' | 'EXT-X-SESSION-KEY'
+type HlsTagName = 'EXT-X-KEY' | 'EXT-X-SESSION-KEY'
 export type HlsAttributes = Array<[string, string]>
+export interface HlsTag { tag: HlsTagName; attributes: Record<string, string> }
 
 export const WIDEVINE_KEYFORMAT = `urn:uuid:${WIDEVINE}`
 export const PLAYREADY_KEYFORMAT = 'com.microsoft.playready'
@@ -23,6 +24,16 @@ function hlsTagName (playlist: HlsPlaylist): HlsTagName {
 
 /** `#EXT-X-KEY:` (media) or `#EXT-X-SESSION-KEY:` (master) followed by the attributes in the given order. */
 export function hlsKeyTag (playlist: HlsPlaylist, attrs: HlsAttributes): string {
+  return `#${hlsTagName(playlist)}:${hlsAttributeList(attrs)}`
+}
+
+/** hlsKeyTag for media and for master: the same attributes, written once. */
+export function hlsKeyTagPair (attrs: HlsAttributes): { media: string, master: string } {
+  const list = hlsAttributeList(attrs)
+  return { media: `#${hlsTagName('media')}:${list}`, master: `#${hlsTagName('master')}:${list}` }
+}
+
+function hlsAttributeList (attrs: HlsAttributes): string {
   if (attrs.length === 0) throw new Error('an HLS key tag needs at least one attribute')
   const seen = new Set<string>()
   const parts = attrs.map(([name, value]) => {
@@ -36,26 +47,11 @@ export function hlsKeyTag (playlist: HlsPlaylist, attrs: HlsAttributes): string 
     if (/["\r\n]/.test(value)) throw new Error(`HLS attribute ${name} value contains a double quote or line break`)
     return `${name}="${value}"`
   })
-  return `#${hlsTagName(playlist)}:${parts.join(',')}`
+  return parts.join(',')
 }
-
-/** Tags parsed lately, by their text: one reply's tags are read by the verification, the repair and the SPEKE v2 checks in turn. */
-const recentTags = new Map<string, { tag: HlsTagName; attributes: Record<string, string> }>()
-const RECENT_TAGS = 128
 
 /** Strict parser for one #EXT-X-KEY / #EXT-X-SESSION-KEY line (a trailing line break is allowed); quotes are removed. */
-export function parseHlsTag (text: string): { tag: HlsTagName; attributes: Record<string, string> } {
-  const known = recentTags.get(text)
-  if (known === undefined) {
-    const parsed = readHlsTag(text)
-    if (recentTags.size >= RECENT_TAGS) recentTags.delete(recentTags.keys().next().value ?? '')
-    recentTags.set(text, parsed)
-    return { tag: parsed.tag, attributes: { ...parsed.attributes } }
-  }
-  return { tag: known.tag, attributes: { ...known.attributes } }
-}
-
-function readHlsTag (text: string): { tag: HlsTagName; attributes: Record<string, string> } {
+export function parseHlsTag (text: string): HlsTag {
   const line = text.endsWith('\r\n') ? text.slice(0, -2) : text.endsWith('\n') ? text.slice(0, -1) : text
   if (line.includes('\r') || line.includes('\n')) throw new Error('HLS signalling must be a single tag line')
   const tag: HlsTagName | undefined = line.startsWith('#EXT-X-KEY:') ? 'EXT-X-KEY' : line.startsWith('#EXT-X-SESSION-KEY:') ? 'EXT-X-SESSION-KEY' : undefined
@@ -69,17 +65,16 @@ function readHlsTag (text: string): { tag: HlsTagName; attributes: Record<string
   for (;;) {
     let end = at
     while (end < line.length && isAttributeNameChar(line.charCodeAt(end))) end++
-    const malformed = (): Error => new Error(`#${tag} has a malformed attribute list at ${JSON.stringify(line.slice(at, at + 30))}`)
-    if (end === at || line.charCodeAt(end) !== 0x3d /* = */) throw malformed()
+    if (end === at || line.charCodeAt(end) !== 0x3d /* = */) throw malformed(tag, line, at)
     let next = end + 1
     if (line.charCodeAt(next) === 0x22 /* " */) {
       const close = line.indexOf('"', next + 1)
-      if (close === -1) throw malformed()
+      if (close === -1) throw malformed(tag, line, at)
       next = close + 1
     } else {
       const start = next
       while (next < line.length && !endsUnquoted(line, next)) next++
-      if (next === start) throw malformed()
+      if (next === start) throw malformed(tag, line, at)
     }
     const name = line.slice(at, end)
     const raw = line.slice(end + 1, next)
@@ -91,6 +86,10 @@ function readHlsTag (text: string): { tag: HlsTagName; attributes: Record<string
   }
   if (attributes.METHOD === undefined) throw new Error(`#${tag} has no METHOD attribute`)
   return { tag, attributes }
+}
+
+function malformed (tag: HlsTagName, line: string, at: number): Error {
+  return new Error(`#${tag} has a malformed attribute list at ${JSON.stringify(line.slice(at, at + 30))}`)
 }
 
 /** [A-Z0-9-] */

@@ -37,7 +37,7 @@ export interface ContentKey {
   encrypted: boolean
 }
 
-interface HlsSignaling {
+export interface HlsSignaling {
   element: XmlElement
   playlist?: string
   value: string

@@ -63,28 +63,35 @@ function readContentKey (el: XmlElement): ContentKey {
   }
 }
 
+/** One pass over the children: the first of each single item, every HLSSignalingData, and the SPEKE v1 items. */
 function readDrmSystem (el: XmlElement): DrmSystem {
-  const text = (local: string): string | undefined => {
-    const child = firstChild(el, CPIX_NS, local)
-    return child === undefined ? undefined : textContent(child).trim()
-  }
-  const speke: Record<string, string> = {}
-  for (const child of childElements(el, SPEKE_NS)) speke[child.local] = textContent(child).trim()
-  return {
+  const system: DrmSystem = {
     element: el,
     systemId: (el.attrs.systemId ?? '').trim(),
     kid: kidOf(el),
-    pssh: text('PSSH'),
-    contentProtectionData: text('ContentProtectionData'),
-    uriExtXKey: text('URIExtXKey'),
-    smoothStreaming: text('SmoothStreamingProtectionHeaderData'),
-    hlsSignaling: childElements(el, CPIX_NS, 'HLSSignalingData').map(h => ({
-      element: h,
-      playlist: h.attrs.playlist,
-      value: textContent(h).trim()
-    })),
-    speke
+    pssh: undefined,
+    contentProtectionData: undefined,
+    uriExtXKey: undefined,
+    smoothStreaming: undefined,
+    hlsSignaling: [],
+    speke: {}
   }
+  for (const child of el.children) {
+    if (child.kind !== 'element') continue
+    if (child.ns === SPEKE_NS) {
+      system.speke[child.local] = textContent(child).trim()
+      continue
+    }
+    if (child.ns !== CPIX_NS) continue
+    switch (child.local) {
+      case 'PSSH': system.pssh ??= textContent(child).trim(); break
+      case 'ContentProtectionData': system.contentProtectionData ??= textContent(child).trim(); break
+      case 'URIExtXKey': system.uriExtXKey ??= textContent(child).trim(); break
+      case 'SmoothStreamingProtectionHeaderData': system.smoothStreaming ??= textContent(child).trim(); break
+      case 'HLSSignalingData': system.hlsSignaling.push({ element: child, playlist: child.attrs.playlist, value: textContent(child).trim() }); break
+    }
+  }
+  return system
 }
 
 function readPeriod (el: XmlElement): KeyPeriod {

@@ -1,8 +1,10 @@
 // PlayReady signalling: WRMHEADER XML (v4.0-4.3), KID checksums, and the PlayReady Object (PRO) record container.
 import { createCipheriv } from 'node:crypto'
 import { XMLParser, XMLValidator } from 'fast-xml-parser'
+import type { X2jOptions } from 'fast-xml-parser'
 import type { ProtectionScheme } from './systems.js'
 import { guidBytesToUuid, normalizeUuid, uuidToGuidBytes } from './uuid.js'
+import { plainWrmHeaderTree } from './wrm-header-tree.js'
 import { escapeText } from './xml.js'
 
 const WRMHEADER_NAMESPACE = 'http://schemas.microsoft.com/DRM/2007/03/PlayReadyHeader'
@@ -139,7 +141,8 @@ export function parsePlayReadyObject (pro: Buffer): { wrmHeader: string } {
   return { wrmHeader }
 }
 
-const PARSER = new XMLParser({
+/** How fast-xml-parser reads a WRMHEADER (plainWrmHeaderTree builds the same tree for the plain form). */
+export const WRMHEADER_PARSER_OPTIONS: Readonly<X2jOptions> = {
   ignoreAttributes: false,
   attributeNamePrefix: '@_',
   parseTagValue: false,
@@ -147,15 +150,15 @@ const PARSER = new XMLParser({
   trimValues: true,
   processEntities: true,
   htmlEntities: false,
-  isArray: (name) => name === 'KID'
-})
+  isArray: (name: string) => name === 'KID'
+}
+const PARSER = new XMLParser(WRMHEADER_PARSER_OPTIONS)
 
 /** Parses any of the four WRMHEADER versions; KIDs are returned as lowercase UUIDs. */
 export function parseWrmHeader (xml: string): ParsedWrmHeader {
   if (/<!DOCTYPE/i.test(xml)) throw new Error('PlayReady header must not contain a DOCTYPE')
-  const valid = XMLValidator.validate(xml)
-  if (valid !== true) throw new Error(`PlayReady header is not well-formed XML: ${valid.err.msg} (line ${valid.err.line})`)
-  const doc: unknown = PARSER.parse(xml)
+  // The plain form every KMS writes is read without the parser; it is well-formed by construction.
+  const doc: unknown = plainWrmHeaderTree(xml) ?? parseWithValidation(xml)
   const rootNames = isRecord(doc) ? Object.keys(doc).filter((k) => !k.startsWith('?')) : []
   if (rootNames.length !== 1 || rootNames[0] !== 'WRMHEADER' || !isRecord(doc)) {
     throw new Error(`PlayReady header root must be a single WRMHEADER element, got ${rootNames.join(', ') || 'nothing'}`)
@@ -203,6 +206,12 @@ export function parseWrmHeader (xml: string): ParsedWrmHeader {
   const custom = /<CUSTOMATTRIBUTES(?:\s[^>]*)?>([\s\S]*?)<\/CUSTOMATTRIBUTES>/.exec(xml)
   if (custom !== null) out.customAttributes = custom[1]
   return out
+}
+
+function parseWithValidation (xml: string): unknown {
+  const valid = XMLValidator.validate(xml)
+  if (valid !== true) throw new Error(`PlayReady header is not well-formed XML: ${valid.err.msg} (line ${valid.err.line})`)
+  return PARSER.parse(xml)
 }
 
 function kidFromAttributes (version: string, node: unknown): WrmHeaderKid {

@@ -1,16 +1,17 @@
 // Repairs a verified KMS reply into what SPEKE v2 encryptors require, touching only what is certain; reports whether anything changed.
 
-import { decodeBase64, encodeBase64 } from './base64.js'
-import { cencPsshFragment, extractCencPssh, hlsKeyTag, parseHlsTag, playReadyFragment } from './hls.js'
+import { encodeBase64 } from './base64.js'
+import { cencPsshFragment, hlsKeyTagPair, playReadyFragment } from './hls.js'
 import type { HlsAttributes } from './hls.js'
 import { CPIX_NS, SPEKE_NS } from './model.js'
 import type { CpixDocument, DrmSystem } from './model.js'
 import { CPIX_LIST_ORDER, DRM_SYSTEM_ORDER, sortChildren } from './order.js'
-import { parsePsshBoxes } from './pssh.js'
+import { signallingReader } from './signalling-reader.js'
+import type { SignallingReader } from './signalling-reader.js'
 import { PLAYREADY } from './systems.js'
 import { childElements, firstChild, makeElement, prefixOf, qualified, removeChild, setText } from './xml.js'
 import type { XmlElement, XmlNode } from './xml.js'
-import { sameSystem } from './verify-reply.js'
+import { systemKey } from './verify-reply.js'
 
 export interface RepairResult {
   changed: boolean
@@ -19,7 +20,9 @@ export interface RepairResult {
 }
 
 /** Bring a reply to the SPEKE v2 profile in place. `kidMap` maps request kids to reply kids. */
-export function repairForSpekeV2 (request: CpixDocument, reply: CpixDocument, kidMap: Map<string, string>): RepairResult {
+export function repairForSpekeV2 (
+  request: CpixDocument, reply: CpixDocument, kidMap: Map<string, string>, reader: SignallingReader = signallingReader()
+): RepairResult {
   const repairs: string[] = []
   const note = (what: string): void => { if (!repairs.includes(what)) repairs.push(what) }
   const cpix = prefixOf(reply.root)
@@ -28,8 +31,9 @@ export function repairForSpekeV2 (request: CpixDocument, reply: CpixDocument, ki
     const wanted = request.root.attrs[attr]
     if (wanted !== undefined && reply.root.attrs[attr] !== wanted) { reply.root.attrs[attr] = wanted; note(`CPIX@${attr} restored`) }
   }
+  const replyKeys = firstByKid(reply.contentKeys)
   for (const asked of request.contentKeys) {
-    const key = reply.contentKeys.find(k => k.kid === (kidMap.get(asked.kid) ?? asked.kid))
+    const key = replyKeys.get(kidMap.get(asked.kid) ?? asked.kid)
     const wanted = asked.commonEncryptionScheme
     if (key !== undefined && wanted !== undefined && key.element.attrs.commonEncryptionScheme !== wanted) {
       key.element.attrs.commonEncryptionScheme = wanted
@@ -37,8 +41,9 @@ export function repairForSpekeV2 (request: CpixDocument, reply: CpixDocument, ki
     }
   }
 
+  const askedSystems = firstBySystem(request.drmSystems)
   for (const system of reply.drmSystems) {
-    const asked = request.drmSystems.find(s => sameSystem(s.systemId, system.systemId))
+    const asked = askedSystems.get(systemKey(system.systemId))
     if (asked !== undefined && system.element.attrs.systemId !== asked.systemId) {
       system.element.attrs.systemId = asked.systemId
       note('systemId case')
@@ -49,10 +54,10 @@ export function repairForSpekeV2 (request: CpixDocument, reply: CpixDocument, ki
         note('SPEKE v1 items removed')
       }
     }
-    if (rewriteContentProtectionData(system, asked, cpix)) note('ContentProtectionData rebuilt from PSSH')
+    if (rewriteContentProtectionData(system, asked, cpix, reader)) note('ContentProtectionData rebuilt from PSSH')
     // Pair what the caller asked for, and what the KMS sent unasked (SPEKE v2 encryptors refuse a lone playlist either way).
     const hls = (asked?.hlsSignaling.length ?? 0) > 0 || system.hlsSignaling.length > 0
-    if (hls && pairHlsSignaling(system, cpix, masterPlaylist(request, asked))) note('HLSSignalingData for media and master')
+    if (hls && pairHlsSignaling(system, cpix, masterPlaylist(request, asked), reader)) note('HLSSignalingData for media and master')
     if (sortChildren(system.element, DRM_SYSTEM_ORDER)) note('DRMSystem children in schema order')
   }
   for (const stray of childElements(reply.root, SPEKE_NS)) { removeChild(reply.root, stray); note('SPEKE v1 items removed') }
@@ -64,29 +69,33 @@ export function repairForSpekeV2 (request: CpixDocument, reply: CpixDocument, ki
 }
 
 /** ContentProtectionData must be the MPD fragment whose cenc:pssh is the PSSH; PallyCon sometimes sends the bare payload. */
-function rewriteContentProtectionData (system: DrmSystem, asked: DrmSystem | undefined, cpix: string): boolean {
+function rewriteContentProtectionData (system: DrmSystem, asked: DrmSystem | undefined, cpix: string, reader: SignallingReader): boolean {
   const pssh = system.pssh?.replace(/\s+/g, '')
   if (pssh === undefined || pssh === '') return false
   const element = firstChild(system.element, CPIX_NS, 'ContentProtectionData')
   if (element === undefined && asked?.contentProtectionData === undefined) return false
-  const box = decodeBase64(pssh)
+  const box = reader.bytes(system.element, 'PSSH', pssh)
   if (box === undefined) return false
   // The PlayReady Object is the payload of the PlayReady box (verification already found one in this PSSH).
-  const pro = parsePsshBoxes(box).find(b => b.systemId === PLAYREADY)?.data
+  const pro = reader.psshBoxes(system.element, pssh).find(b => b.systemId === PLAYREADY)?.data
+  const data = system.contentProtectionData
+  const current = data === undefined ? undefined : reader.text(system.element, 'ContentProtectionData', data)
+  if (data !== undefined && current !== undefined && current.trimStart().startsWith('<') && safeExtract(system.element, data, reader) === pssh) return false
   const wanted = system.systemId.toLowerCase() === PLAYREADY && pro !== undefined ? playReadyFragment(box, pro) : cencPsshFragment(box)
-  const current = system.contentProtectionData === undefined ? undefined : decodeBase64(system.contentProtectionData)?.toString('utf8')
-  if (current !== undefined && current.trimStart().startsWith('<') && safeExtract(current) === pssh) return false
+  const encoded = encodeBase64(wanted)
+  // Both fragments open with the cenc:pssh element holding the box: that is what extractCencPssh finds in them.
+  reader.wrote(system.element, 'ContentProtectionData', { base64: encoded, text: wanted, cencPssh: box.toString('base64') })
   if (element === undefined) {
-    system.element.children.push(makeElement(qualified(cpix, 'ContentProtectionData'), CPIX_NS, {}, [{ kind: 'text', text: encodeBase64(wanted) }]))
+    system.element.children.push(makeElement(qualified(cpix, 'ContentProtectionData'), CPIX_NS, {}, [{ kind: 'text', text: encoded }]))
   } else {
-    setText(element, encodeBase64(wanted))
+    setText(element, encoded)
   }
   return true
 }
 
-function safeExtract (text: string): string | undefined {
+function safeExtract (element: XmlElement, data: string, reader: SignallingReader): string | undefined {
   try {
-    return extractCencPssh(text)
+    return reader.cencPssh(element, data)
   } catch {
     return undefined
   }
@@ -99,27 +108,49 @@ function masterPlaylist (request: CpixDocument, asked: DrmSystem | undefined): s
 }
 
 /** Exactly one media (#EXT-X-KEY) and one master (#EXT-X-SESSION-KEY) signalling, with identical attributes. */
-function pairHlsSignaling (system: DrmSystem, cpix: string, masterName: string): boolean {
+function pairHlsSignaling (system: DrmSystem, cpix: string, masterName: string, reader: SignallingReader): boolean {
   const existing = childElements(system.element, CPIX_NS, 'HLSSignalingData')
   let attrs: HlsAttributes | undefined
   for (const h of existing) {
     try {
-      attrs = Object.entries(parseHlsTag(decodeBase64(h.children.map(textOf).join('').trim())?.toString('utf8') ?? '').attributes)
+      attrs = Object.entries(reader.hlsTag(h, h.children.map(textOf).join('').trim()).attributes)
       if (h.attrs.playlist === undefined || h.attrs.playlist === 'media') break
     } catch { /* try the next one */ }
   }
   if (attrs === undefined) return false
-  const media = encodeBase64(hlsKeyTag('media', attrs))
-  const master = encodeBase64(hlsKeyTag('master', attrs))
+  const tags = hlsKeyTagPair(attrs)
+  const media = encodeBase64(tags.media)
+  const master = encodeBase64(tags.master)
   const current = existing.map(h => [h.attrs.playlist, h.children.map(textOf).join('').trim()])
   if (current.length === 2 && current.some(([p, v]) => p === 'media' && v === media) && current.some(([p, v]) => p === masterName && v === master)) return false
   const name = existing[0]?.name ?? qualified(cpix, 'HLSSignalingData')
   const at = existing.length === 0 ? system.element.children.length : system.element.children.indexOf(existing[0])
   for (const h of existing) removeChild(system.element, h)
-  system.element.children.splice(Math.min(at, system.element.children.length), 0,
-    makeElement(name, CPIX_NS, { playlist: 'media' }, [{ kind: 'text', text: media }]),
-    makeElement(name, CPIX_NS, { playlist: masterName }, [{ kind: 'text', text: master }]))
+  const mediaElement = makeElement(name, CPIX_NS, { playlist: 'media' }, [{ kind: 'text', text: media }])
+  const masterElement = makeElement(name, CPIX_NS, { playlist: masterName }, [{ kind: 'text', text: master }])
+  // hlsKeyTagPair writes only what parseHlsTag reads back as written (it refuses the rest): these are the two tags read.
+  const attributes = Object.fromEntries(attrs)
+  reader.wrote(mediaElement, 'HLSSignalingData', { base64: media, text: tags.media, tag: { tag: 'EXT-X-KEY', attributes } })
+  reader.wrote(masterElement, 'HLSSignalingData', { base64: master, text: tags.master, tag: { tag: 'EXT-X-SESSION-KEY', attributes } })
+  system.element.children.splice(Math.min(at, system.element.children.length), 0, mediaElement, masterElement)
   return true
+}
+
+/** The first item of a list for each kid, as a find in document order gives it. */
+function firstByKid<T extends { kid: string }> (items: T[]): Map<string, T> {
+  const byKid = new Map<string, T>()
+  for (const item of items) if (!byKid.has(item.kid)) byKid.set(item.kid, item)
+  return byKid
+}
+
+/** The first DRM system of a list for each system id (sameSystem's key), as a find in document order gives it. */
+function firstBySystem (systems: DrmSystem[]): Map<string, DrmSystem> {
+  const bySystem = new Map<string, DrmSystem>()
+  for (const system of systems) {
+    const key = systemKey(system.systemId)
+    if (!bySystem.has(key)) bySystem.set(key, system)
+  }
+  return bySystem
 }
 
 function textOf (node: XmlNode): string {
@@ -132,7 +163,7 @@ function echoList (request: CpixDocument, reply: CpixDocument, local: string, ki
   const got = firstChild(reply.root, CPIX_NS, local)
   if (wanted === undefined) return false
   const copy = cloneInto(wanted, kidMap, cpix)
-  if (got !== undefined && fingerprint(got) === fingerprint(copy)) return false
+  if (got !== undefined && (sameShape(got, copy) || fingerprint(got) === fingerprint(copy))) return false
   if (got === undefined) reply.root.children.push(copy)
   else reply.root.children[reply.root.children.indexOf(got)] = copy
   return true
@@ -149,6 +180,26 @@ function cloneInto (el: XmlElement, kidMap: Map<string, string>, cpix: string): 
   return makeElement(name, el.ns, attrs, children)
 }
 
+/** Same namespace, name, attributes but xmlns (in any order) and element children: then their fingerprints are equal too. */
+function sameShape (a: XmlElement, b: XmlElement): boolean {
+  if (a.ns !== b.ns || a.local !== b.local || !sameAttributes(a.attrs, b.attrs)) return false
+  const aChildren = childElements(a)
+  const bChildren = childElements(b)
+  return aChildren.length === bChildren.length && aChildren.every((child, i) => sameShape(child, bChildren[i]))
+}
+
+function sameAttributes (a: Record<string, string>, b: Record<string, string>): boolean {
+  let unmatched = 0
+  for (const [name, value] of Object.entries(a)) {
+    if (name.startsWith('xmlns')) continue
+    if (!Object.prototype.hasOwnProperty.call(b, name) || b[name] !== value) return false
+    unmatched++
+  }
+  for (const name of Object.keys(b)) if (!name.startsWith('xmlns')) unmatched--
+  return unmatched === 0
+}
+
+/** What echoList compares when the shapes differ (a cheap sameShape settles the usual case). */
 function fingerprint (el: XmlElement): string {
   const attrs = Object.entries(el.attrs).filter(([k]) => !k.startsWith('xmlns')).sort()
   return `${el.ns}|${el.local}|${JSON.stringify(attrs)}[${childElements(el).map(fingerprint).join(',')}]`

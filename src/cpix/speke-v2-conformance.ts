@@ -1,50 +1,67 @@
 // What SPEKE v2 encryptors demand of a reply (speke-cpix-rules.md §3), as a list of problems: empty means MediaPackage will take it.
 
 import { decodeBase64 } from './base64.js'
-import { extractCencPssh, parseHlsTag } from './hls.js'
 import { CPIX_NS, SPEKE_NS, blank } from './model.js'
-import type { CpixDocument } from './model.js'
+import type { CpixDocument, DrmSystem, HlsSignaling } from './model.js'
 import { CPIX_LIST_ORDER, DRM_SYSTEM_ORDER } from './order.js'
+import { signallingReader } from './signalling-reader.js'
+import type { SignallingReader } from './signalling-reader.js'
 import { childElements } from './xml.js'
 import type { XmlElement } from './xml.js'
 
-export function spekeV2Problems (request: CpixDocument, reply: CpixDocument, kidMap: Map<string, string>): string[] {
+export function spekeV2Problems (
+  request: CpixDocument, reply: CpixDocument, kidMap: Map<string, string>, reader: SignallingReader = signallingReader()
+): string[] {
   const problems: string[] = []
   if (reply.contentId !== request.contentId) problems.push(`CPIX@contentId is "${reply.contentId ?? ''}", the request had "${request.contentId ?? ''}"`)
   if (reply.version !== request.version) problems.push(`CPIX@version is "${reply.version ?? ''}", the request had "${request.version ?? ''}"`)
-  if (!inOrder(childElements(reply.root, CPIX_NS).map(e => e.local), CPIX_LIST_ORDER)) problems.push('top-level lists are not in CPIX schema order')
+  if (!childrenInOrder(reply.root, CPIX_LIST_ORDER)) problems.push('top-level lists are not in CPIX schema order')
   if (hasSpekeElements(reply.root)) problems.push('SPEKE v1 speke:* elements are present')
 
+  const replyKeys = new Map<string, CpixDocument['contentKeys'][number]>()
+  for (const key of reply.contentKeys) if (!replyKeys.has(key.kid)) replyKeys.set(key.kid, key)
   for (const asked of request.contentKeys) {
-    const key = reply.contentKeys.find(k => k.kid === (kidMap.get(asked.kid) ?? asked.kid))
+    const key = replyKeys.get(kidMap.get(asked.kid) ?? asked.kid)
     if (key === undefined) { problems.push(`no ContentKey for kid ${asked.kid}`); continue }
     if (key.commonEncryptionScheme !== asked.commonEncryptionScheme) problems.push(`commonEncryptionScheme of kid ${key.kid} changed from ${asked.commonEncryptionScheme ?? '(none)'} to ${key.commonEncryptionScheme ?? '(none)'}`)
     if (decodeBase64(key.plainValue ?? '')?.length !== 16 && !key.encrypted) problems.push(`ContentKey ${key.kid} has no 16-byte key`)
   }
 
+  const answers = new Map<string, Map<string, DrmSystem>>()
+  for (const system of reply.drmSystems) {
+    let bySystem = answers.get(system.kid)
+    if (bySystem === undefined) answers.set(system.kid, bySystem = new Map())
+    const key = system.systemId.toLowerCase()
+    if (!bySystem.has(key)) bySystem.set(key, system)
+  }
   for (const asked of request.drmSystems) {
     if (asked.contentProtectionData === undefined) continue
-    const kid = kidMap.get(asked.kid) ?? asked.kid
-    const answer = reply.drmSystems.find(s => s.kid === kid && s.systemId.toLowerCase() === asked.systemId.toLowerCase())
+    const answer = answers.get(kidMap.get(asked.kid) ?? asked.kid)?.get(asked.systemId.toLowerCase())
     if (answer !== undefined && !blank(answer.pssh) && blank(answer.contentProtectionData)) problems.push(`DRMSystem ${answer.systemId} (kid ${answer.kid}): ContentProtectionData was requested and is missing`)
   }
 
+  const askedSystems = new Map<string, DrmSystem>()
+  for (const asked of request.drmSystems) {
+    const key = asked.systemId.toLowerCase()
+    if (!askedSystems.has(key)) askedSystems.set(key, asked)
+  }
   for (const system of reply.drmSystems) {
     const where = `DRMSystem ${system.systemId} (kid ${system.kid})`
-    const asked = request.drmSystems.find(s => s.systemId.toLowerCase() === system.systemId.toLowerCase())
+    const asked = askedSystems.get(system.systemId.toLowerCase())
     if (asked !== undefined && asked.systemId !== system.systemId) problems.push(`${where}: systemId is not in the caller's case (${asked.systemId})`)
     if (system.uriExtXKey !== undefined) problems.push(`${where}: URIExtXKey is SPEKE v1 only`)
-    if (!inOrder(childElements(system.element, CPIX_NS).map(e => e.local), DRM_SYSTEM_ORDER)) problems.push(`${where}: children are not in CPIX schema order`)
+    if (!childrenInOrder(system.element, DRM_SYSTEM_ORDER)) problems.push(`${where}: children are not in CPIX schema order`)
     if (system.contentProtectionData !== undefined && system.contentProtectionData !== '') {
-      const text = decodeBase64(system.contentProtectionData)?.toString('utf8') ?? ''
+      const data = system.contentProtectionData
+      const text = reader.text(system.element, 'ContentProtectionData', data) ?? ''
       if (!text.trimStart().startsWith('<')) problems.push(`${where}: ContentProtectionData is not an MPD XML fragment`)
-      else if (system.pssh !== undefined && safeExtract(text) !== system.pssh.replace(/\s+/g, '')) problems.push(`${where}: the cenc:pssh in ContentProtectionData differs from PSSH`)
+      else if (system.pssh !== undefined && safeExtract(system.element, data, reader) !== system.pssh.replace(/\s+/g, '')) problems.push(`${where}: the cenc:pssh in ContentProtectionData differs from PSSH`)
     }
     if (system.hlsSignaling.length > 0) {
       const media = system.hlsSignaling.find(h => h.playlist === 'media')
       const master = system.hlsSignaling.find(h => h.playlist === 'master' || h.playlist === 'multiVariant')
       if (media === undefined || master === undefined || system.hlsSignaling.length !== 2) problems.push(`${where}: HLSSignalingData must be given once for media and once for master`)
-      else if (!sameTagAttributes(media.value, master.value)) problems.push(`${where}: media and master HLSSignalingData differ in their attributes`)
+      else if (!sameTagAttributes(media, master, reader)) problems.push(`${where}: media and master HLSSignalingData differ in their attributes`)
     }
   }
 
@@ -53,10 +70,12 @@ export function spekeV2Problems (request: CpixDocument, reply: CpixDocument, kid
   return problems
 }
 
-function inOrder (names: string[], order: readonly string[]): boolean {
+/** Whether the element's CPIX children that `order` names come in that order. */
+function childrenInOrder (el: XmlElement, order: readonly string[]): boolean {
   let last = -1
-  for (const name of names) {
-    const at = order.indexOf(name)
+  for (const child of el.children) {
+    if (child.kind !== 'element' || child.ns !== CPIX_NS) continue
+    const at = order.indexOf(child.local)
     if (at === -1) continue
     if (at < last) return false
     last = at
@@ -68,22 +87,30 @@ function hasSpekeElements (el: XmlElement): boolean {
   return el.children.some(c => c.kind === 'element' && (c.ns === SPEKE_NS || hasSpekeElements(c)))
 }
 
-function safeExtract (text: string): string | undefined {
+function safeExtract (element: XmlElement, data: string, reader: SignallingReader): string | undefined {
   try {
-    return extractCencPssh(text)
+    return reader.cencPssh(element, data)
   } catch {
     return undefined
   }
 }
 
-function sameTagAttributes (media: string, master: string): boolean {
+function sameTagAttributes (media: HlsSignaling, master: HlsSignaling, reader: SignallingReader): boolean {
   try {
-    const a = parseHlsTag(decodeBase64(media)?.toString('utf8') ?? '')
-    const b = parseHlsTag(decodeBase64(master)?.toString('utf8') ?? '')
-    return a.tag === 'EXT-X-KEY' && b.tag === 'EXT-X-SESSION-KEY' && JSON.stringify(a.attributes) === JSON.stringify(b.attributes)
+    const a = reader.hlsTag(media.element, media.value)
+    const b = reader.hlsTag(master.element, master.value)
+    return a.tag === 'EXT-X-KEY' && b.tag === 'EXT-X-SESSION-KEY' && sameInOrder(a.attributes, b.attributes)
   } catch {
     return false
   }
+}
+
+/** The same names in the same order with the same values (what comparing their JSON gives, without writing it). */
+function sameInOrder (a: Record<string, string>, b: Record<string, string>): boolean {
+  const names = Object.keys(a)
+  const others = Object.keys(b)
+  if (names.length !== others.length) return false
+  return names.every((name, i) => name === others[i] && a[name] === b[name])
 }
 
 /** Same elements, attributes and children, with kids compared through the override map and prefixes ignored. */
@@ -94,10 +121,21 @@ function sameElements (a: XmlElement[], b: XmlElement[], kidMap: Map<string, str
 
 function sameElement (a: XmlElement, b: XmlElement, kidMap: Map<string, string>): boolean {
   if (a.ns !== b.ns || a.local !== b.local) return false
-  const attrs = (el: XmlElement, map: boolean): string => JSON.stringify(Object.entries(el.attrs)
-    .filter(([k]) => !k.startsWith('xmlns'))
-    .map(([k, v]) => [k, map && k === 'kid' ? (kidMap.get(v.toLowerCase()) ?? v.toLowerCase()) : (k === 'kid' ? v.toLowerCase() : v)])
-    .sort())
-  if (attrs(a, true) !== attrs(b, false)) return false
+  if (!sameAttributes(a.attrs, b.attrs, kidMap)) return false
   return sameElements(childElements(a), childElements(b), kidMap)
+}
+
+/** The same attributes but xmlns declarations, with kids in lower case and the request's (`a`) mapped through the override map. */
+function sameAttributes (a: Record<string, string>, b: Record<string, string>, kidMap: Map<string, string>): boolean {
+  let unmatched = 0
+  for (const [name, value] of Object.entries(a)) {
+    if (name.startsWith('xmlns')) continue
+    if (!Object.prototype.hasOwnProperty.call(b, name)) return false
+    const wanted = name === 'kid' ? (kidMap.get(value.toLowerCase()) ?? value.toLowerCase()) : value
+    const got = name === 'kid' ? b[name].toLowerCase() : b[name]
+    if (wanted !== got) return false
+    unmatched++
+  }
+  for (const name of Object.keys(b)) if (!name.startsWith('xmlns')) unmatched--
+  return unmatched === 0
 }

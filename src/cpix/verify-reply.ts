@@ -2,11 +2,11 @@
 
 import { ProxyError } from '../errors.js'
 import { decodeBase64 } from './base64.js'
-import { extractCencPssh, parseHlsTag } from './hls.js'
 import { blank, contentIdOf } from './model.js'
 import type { ContentKey, CpixDocument, DrmSystem } from './model.js'
-import { parsePlayReadyObject, parseWrmHeader, verifyPlayReadyChecksum } from './playready.js'
-import { parsePsshBoxes } from './pssh.js'
+import { parsePlayReadyObject, verifyPlayReadyChecksum } from './playready.js'
+import { signallingReader } from './signalling-reader.js'
+import type { SignallingReader } from './signalling-reader.js'
 import { PLAYREADY, WIDEVINE, drmSystem } from './systems.js'
 import { decodeWidevinePsshData } from './widevine.js'
 
@@ -21,7 +21,7 @@ export interface VerifiedReply {
 const problem = (message: string): ProxyError => new ProxyError('KMS_REPLY_INVALID', `KMS reply: ${message}`)
 
 /** Throws a 502 naming the first problem; returns the answered keys when the reply is sound. */
-export function verifyReply (request: CpixDocument, reply: CpixDocument): VerifiedReply {
+export function verifyReply (request: CpixDocument, reply: CpixDocument, reader: SignallingReader = signallingReader()): VerifiedReply {
   const wanted = contentIdOf(request)
   const got = contentIdOf(reply)
   if (wanted !== undefined && got !== wanted) throw problem(`content id is "${got ?? ''}", the request asked for "${wanted}"`)
@@ -45,18 +45,37 @@ export function verifyReply (request: CpixDocument, reply: CpixDocument): Verifi
 
   checkPeriods(request, reply)
 
+  const onlyKid = kidMap.size === 1 ? [...kidMap.values()][0] : undefined
+  const answers = drmSystemsByKid(reply.drmSystems)
   for (const asked of request.drmSystems) {
-    const kid = kidMap.get(asked.kid) ?? (kidMap.size === 1 ? [...kidMap.values()][0] : asked.kid)
-    const answer = reply.drmSystems.find(s => s.kid === kid && sameSystem(s.systemId, asked.systemId))
+    const kid = kidMap.get(asked.kid) ?? onlyKid ?? asked.kid
+    const answer = answers.get(kid)?.get(systemKey(asked.systemId))
     if (answer === undefined) throw problem(`DRM system ${asked.systemId} for kid ${kid} is missing`)
     checkRequestedChildren(asked, answer)
-    checkSignalling(answer, keyByKid.get(kid))
+    checkSignalling(answer, keyByKid.get(kid), reader)
   }
   return { kidMap, keys }
 }
 
 export function sameSystem (a: string, b: string): boolean {
-  return a.trim().toLowerCase() === b.trim().toLowerCase()
+  return systemKey(a) === systemKey(b)
+}
+
+/** What sameSystem compares: the system id trimmed and in lower case. */
+export function systemKey (systemId: string): string {
+  return systemId.trim().toLowerCase()
+}
+
+/** Kid → system key → the first DRM system of the list for them (what a find in document order gives). */
+function drmSystemsByKid (systems: DrmSystem[]): Map<string, Map<string, DrmSystem>> {
+  const byKid = new Map<string, Map<string, DrmSystem>>()
+  for (const system of systems) {
+    let bySystem = byKid.get(system.kid)
+    if (bySystem === undefined) byKid.set(system.kid, bySystem = new Map())
+    const key = systemKey(system.systemId)
+    if (!bySystem.has(key)) bySystem.set(key, system)
+  }
+  return byKid
 }
 
 /** Request kid → reply kid. A KMS may override kids (PallyCon does): then kids pair up in document order. */
@@ -119,20 +138,21 @@ function checkRequestedChildren (asked: DrmSystem, answer: DrmSystem): void {
   if (asked.smoothStreaming !== undefined && blank(answer.smoothStreaming)) throw problem(`${where} has no SmoothStreamingProtectionHeaderData`)
 }
 
-function checkSignalling (system: DrmSystem, key: Buffer | undefined): void {
+function checkSignalling (system: DrmSystem, key: Buffer | undefined, reader: SignallingReader): void {
   const where = `DRM system ${system.systemId} for kid ${system.kid}`
   if (!blank(system.pssh)) {
-    const bytes = decodeBase64(system.pssh ?? '')
-    if (bytes === undefined) throw problem(`PSSH of ${where} is not base64`)
-    checkPssh(bytes, system, key, where)
+    const pssh = system.pssh ?? ''
+    if (reader.bytes(system.element, 'PSSH', pssh) === undefined) throw problem(`PSSH of ${where} is not base64`)
+    checkPssh(pssh, system, key, where, reader)
   }
   if (!blank(system.contentProtectionData)) {
-    const text = decodeBase64(system.contentProtectionData ?? '')?.toString('utf8')
+    const data = system.contentProtectionData ?? ''
+    const text = reader.text(system.element, 'ContentProtectionData', data)
     if (text === undefined) throw problem(`ContentProtectionData of ${where} is not base64`)
     if (text.trimStart().startsWith('<') && !blank(system.pssh)) {
       let inner: string | undefined
       try {
-        inner = extractCencPssh(text)
+        inner = reader.cencPssh(system.element, data)
       } catch (err) {
         throw problem(`ContentProtectionData of ${where}: ${(err as Error).message}`)
       }
@@ -141,24 +161,23 @@ function checkSignalling (system: DrmSystem, key: Buffer | undefined): void {
   }
   for (const hls of system.hlsSignaling) {
     if (blank(hls.value)) continue
-    const text = decodeBase64(hls.value)?.toString('utf8')
-    if (text === undefined) throw problem(`HLSSignalingData of ${where} is not base64`)
+    if (reader.text(hls.element, 'HLSSignalingData', hls.value) === undefined) throw problem(`HLSSignalingData of ${where} is not base64`)
     let tag: string
     try {
-      tag = parseHlsTag(text).tag
+      tag = reader.hlsTag(hls.element, hls.value).tag
     } catch (err) {
       throw problem(`HLSSignalingData of ${where}: ${(err as Error).message}`)
     }
     const expected = hls.playlist === 'master' || hls.playlist === 'multiVariant' ? 'EXT-X-SESSION-KEY' : 'EXT-X-KEY'
     if (hls.playlist !== undefined && tag !== expected) throw problem(`HLSSignalingData (${hls.playlist}) of ${where} is #${tag}, expected #${expected}`)
   }
-  if (!blank(system.uriExtXKey) && decodeBase64(system.uriExtXKey ?? '') === undefined) throw problem(`URIExtXKey of ${where} is not base64`)
+  if (!blank(system.uriExtXKey) && reader.bytes(system.element, 'URIExtXKey', system.uriExtXKey ?? '') === undefined) throw problem(`URIExtXKey of ${where} is not base64`)
 }
 
-function checkPssh (bytes: Buffer, system: DrmSystem, key: Buffer | undefined, where: string): void {
+function checkPssh (pssh: string, system: DrmSystem, key: Buffer | undefined, where: string, reader: SignallingReader): void {
   let boxes
   try {
-    boxes = parsePsshBoxes(bytes)
+    boxes = reader.psshBoxes(system.element, pssh)
   } catch (err) {
     throw problem(`PSSH of ${where}: ${(err as Error).message}`)
   }
@@ -176,7 +195,7 @@ function checkPssh (bytes: Buffer, system: DrmSystem, key: Buffer | undefined, w
   if (id === PLAYREADY) {
     let header
     try {
-      header = parseWrmHeader(parsePlayReadyObject(box.data).wrmHeader)
+      header = reader.wrmHeader(parsePlayReadyObject(box.data).wrmHeader)
     } catch (err) {
       throw problem(`PlayReady header in the PSSH of ${where}: ${(err as Error).message}`)
     }
