@@ -190,16 +190,16 @@ function writeDrmSystem (system: DrmSystem, s: Signalling, dialect: Dialect, ver
 const CPIX_SIGNALLING = new Set(['PSSH', 'ContentProtectionData', 'URIExtXKey', 'SmoothStreamingProtectionHeaderData'])
 
 function cpixValue (local: string, s: Signalling, dialect: Dialect, v2: boolean): string | undefined {
-  if (local === 'PSSH') return s.pssh?.toString('base64')
+  if (local === 'PSSH') return s.psshBase64 ?? s.pssh?.toString('base64')
   if (local === 'ContentProtectionData') return contentProtectionValue(s, dialect)
   if (local === 'URIExtXKey') return v2 || s.keyUri === undefined ? undefined : encodeBase64(s.keyUri)
-  return s.playReadyObject?.toString('base64')
+  return s.playReadyObjectBase64 ?? s.playReadyObject?.toString('base64')
 }
 
 function contentProtectionValue (s: Signalling, dialect: Dialect): string | undefined {
   if (s.contentProtectionData === undefined || s.pssh === undefined) return undefined
   // PallyCon's shape: the bare pssh payload (Widevine protobuf or PlayReady Object), which its clients read as pssh_payload_only.
-  if (dialect === 'pallycon') return (s.playReadyObject ?? s.pssh.subarray(32)).toString('base64')
+  if (dialect === 'pallycon') return s.playReadyObjectBase64 ?? (s.playReadyObject ?? s.pssh.subarray(32)).toString('base64')
   return encodeBase64(s.contentProtectionData)
 }
 
@@ -214,7 +214,7 @@ function hlsValues (s: Signalling): { media: string, master: string } | undefine
 }
 
 function spekeValue (local: string, s: Signalling): string | undefined {
-  if (local === 'ProtectionHeader') return s.playReadyObject?.toString('base64')
+  if (local === 'ProtectionHeader') return s.playReadyObjectBase64 ?? s.playReadyObject?.toString('base64')
   if (local === 'KeyFormat') return s.keyFormat === undefined ? undefined : encodeBase64(s.keyFormat)
   if (local === 'KeyFormatVersions') return s.keyFormatVersions === undefined ? undefined : encodeBase64(s.keyFormatVersions)
   return undefined

@@ -16,7 +16,6 @@ export const IDENTITY_KEYFORMAT = 'identity'
 
 /** RFC 8216 enumerated-string / hexadecimal-sequence attributes, written without quotes; all others are quoted. */
 const UNQUOTED = new Set(['METHOD', 'KEYID', 'IV'])
-const NAME = /^[A-Z0-9-]+$/
 
 function hlsTagName (playlist: HlsPlaylist): HlsTagName {
   return playlist === 'media' ? 'EXT-X-KEY' : 'EXT-X-SESSION-KEY'
@@ -35,19 +34,35 @@ export function hlsKeyTagPair (attrs: HlsAttributes): { media: string, master: s
 
 function hlsAttributeList (attrs: HlsAttributes): string {
   if (attrs.length === 0) throw new Error('an HLS key tag needs at least one attribute')
-  const seen = new Set<string>()
-  const parts = attrs.map(([name, value]) => {
-    if (!NAME.test(name)) throw new Error(`invalid HLS attribute name '${name}'`)
-    if (seen.has(name)) throw new Error(`duplicate HLS attribute ${name}`)
-    seen.add(name)
+  let out = ''
+  for (let i = 0; i < attrs.length; i++) {
+    const [name, value] = attrs[i]
+    if (!isAttributeName(name)) throw new Error(`invalid HLS attribute name '${name}'`)
+    for (let j = 0; j < i; j++) if (attrs[j][0] === name) throw new Error(`duplicate HLS attribute ${name}`)
+    if (i > 0) out += ','
     if (UNQUOTED.has(name)) {
-      if (!/^[^\s",]+$/.test(value)) throw new Error(`HLS attribute ${name} value '${value}' cannot be written unquoted`)
-      return `${name}=${value}`
+      if (!isUnquotedValue(value)) throw new Error(`HLS attribute ${name} value '${value}' cannot be written unquoted`)
+      out += `${name}=${value}`
+    } else {
+      if (value.includes('"') || value.includes('\r') || value.includes('\n')) throw new Error(`HLS attribute ${name} value contains a double quote or line break`)
+      out += `${name}="${value}"`
     }
-    if (/["\r\n]/.test(value)) throw new Error(`HLS attribute ${name} value contains a double quote or line break`)
-    return `${name}="${value}"`
-  })
-  return parts.join(',')
+  }
+  return out
+}
+
+/** [A-Z0-9-]+ */
+function isAttributeName (name: string): boolean {
+  if (name.length === 0) return false
+  for (let i = 0; i < name.length; i++) if (!isAttributeNameChar(name.charCodeAt(i))) return false
+  return true
+}
+
+/** [^\s",]+ */
+function isUnquotedValue (value: string): boolean {
+  if (value.length === 0) return false
+  for (let i = 0; i < value.length; i++) if (endsUnquoted(value, i)) return false
+  return true
 }
 
 /** Strict parser for one #EXT-X-KEY / #EXT-X-SESSION-KEY line (a trailing line break is allowed); quotes are removed. */
@@ -116,21 +131,22 @@ export function hlsKeyId (kid: string): string {
   return `0x${uuidToBytes(normalizeUuid(kid)).toString('hex').toUpperCase()}`
 }
 
-export function widevineHlsAttributes (box: Buffer, kid: string, scheme: ProtectionScheme): HlsAttributes {
+/** `boxBase64`: the box's base64 when the caller has it already. */
+export function widevineHlsAttributes (box: Buffer, kid: string, scheme: ProtectionScheme, boxBase64 = box.toString('base64')): HlsAttributes {
   return [
     ['METHOD', hlsMethod(scheme)],
-    ['URI', `data:text/plain;base64,${box.toString('base64')}`],
+    ['URI', `data:text/plain;base64,${boxBase64}`],
     ['KEYID', hlsKeyId(kid)],
     ['KEYFORMAT', WIDEVINE_KEYFORMAT],
     ['KEYFORMATVERSIONS', '1']
   ]
 }
 
-/** The URI carries the PlayReady Object (not the pssh box). */
-export function playReadyHlsAttributes (pro: Buffer, kid: string, scheme: ProtectionScheme): HlsAttributes {
+/** The URI carries the PlayReady Object (not the pssh box); `proBase64`: its base64 when the caller has it already. */
+export function playReadyHlsAttributes (pro: Buffer, kid: string, scheme: ProtectionScheme, proBase64 = pro.toString('base64')): HlsAttributes {
   return [
     ['METHOD', hlsMethod(scheme)],
-    ['URI', `data:text/plain;charset=UTF-16;base64,${pro.toString('base64')}`],
+    ['URI', `data:text/plain;charset=UTF-16;base64,${proBase64}`],
     ['KEYID', hlsKeyId(kid)],
     ['KEYFORMAT', PLAYREADY_KEYFORMAT],
     ['KEYFORMATVERSIONS', '1']
@@ -161,14 +177,14 @@ export function fairPlaySkdUri (kid: string): string {
   return `skd://${uuidToBytes(normalizeUuid(kid)).toString('base64')}`
 }
 
-/** MPD ContentProtection child for Widevine and other pssh-signalled systems. */
-export function cencPsshFragment (box: Buffer): string {
-  return `<cenc:pssh xmlns:cenc="urn:mpeg:cenc:2013">${box.toString('base64')}</cenc:pssh>`
+/** MPD ContentProtection child for Widevine and other pssh-signalled systems; `boxBase64` when the caller has it already. */
+export function cencPsshFragment (box: Buffer, boxBase64 = box.toString('base64')): string {
+  return `<cenc:pssh xmlns:cenc="urn:mpeg:cenc:2013">${boxBase64}</cenc:pssh>`
 }
 
-/** MPD ContentProtection children for PlayReady: the pssh box and the PlayReady Object. */
-export function playReadyFragment (box: Buffer, pro: Buffer): string {
-  return `${cencPsshFragment(box)}<mspr:pro xmlns:mspr="urn:microsoft:playready">${pro.toString('base64')}</mspr:pro>`
+/** MPD ContentProtection children for PlayReady: the pssh box and the PlayReady Object (base64 given when the caller has it). */
+export function playReadyFragment (box: Buffer, pro: Buffer, boxBase64 = box.toString('base64'), proBase64 = pro.toString('base64')): string {
+  return `${cencPsshFragment(box, boxBase64)}<mspr:pro xmlns:mspr="urn:microsoft:playready">${proBase64}</mspr:pro>`
 }
 
 /**

@@ -15,9 +15,21 @@ export function sortChildren (el: XmlElement, order: readonly string[]): boolean
     return at === -1 ? order.length : at
   }
   const elements = el.children.filter((c): c is XmlElement => c.kind === 'element')
+  if (inOrder(elements, rank)) return false
   const sorted = elements.map((e, i) => ({ e, i })).sort((a, b) => rank(a.e) - rank(b.e) || a.i - b.i).map(x => x.e)
   if (sorted.every((e, i) => e === elements[i])) return false
   let next = 0
   el.children = el.children.map((c): XmlNode => c.kind === 'element' ? sorted[next++] : c)
+  return true
+}
+
+/** Whether the ranks never go down: then a stable sort moves nothing. */
+function inOrder (elements: XmlElement[], rank: (node: XmlElement) => number): boolean {
+  let last = -1
+  for (const e of elements) {
+    const r = rank(e)
+    if (r < last) return false
+    last = r
+  }
   return true
 }

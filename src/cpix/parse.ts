@@ -3,7 +3,7 @@
 import { badRequest } from '../errors.js'
 import { CPIX_NS, PSKC_NS, SPEKE_NS } from './model.js'
 import type { ContentKey, CpixDocument, DrmSystem, KeyPeriod, UsageFilter, UsageRule } from './model.js'
-import { childElements, firstChild, parseXml, textContent } from './xml.js'
+import { childElements, cloneElement, firstChild, parseXml, textContent } from './xml.js'
 import type { XmlElement } from './xml.js'
 
 export function parseCpix (text: string): CpixDocument {
@@ -36,6 +36,53 @@ export function readCpix (root: XmlElement): CpixDocument {
     drmSystems: items(drmSystemList, 'DRMSystem').map(readDrmSystem),
     periods: items(periodList, 'ContentKeyPeriod').map(readPeriod),
     usageRules: items(usageRuleList, 'ContentKeyUsageRule').map(readUsageRule)
+  }
+}
+
+/**
+ * A copy of a document read by readCpix, tree and model: what readCpix gives for a copy of its tree, without reading it
+ * again. Every element of the copy's model is in the copy's tree, none in the original's.
+ */
+export function cloneCpix (doc: CpixDocument): CpixDocument {
+  const copies = new Map<XmlElement, XmlElement>()
+  const root = cloneElement(doc.root, copies)
+  const copyOf = (el: XmlElement): XmlElement => {
+    const copy = copies.get(el)
+    if (copy === undefined) throw new Error(`cloneCpix: <${el.name}> of the model is not in the document's tree`)
+    return copy
+  }
+  return {
+    root,
+    id: doc.id,
+    contentId: doc.contentId,
+    version: doc.version,
+    lists: { ...doc.lists },
+    contentKeys: doc.contentKeys.map(k => ({
+      element: copyOf(k.element),
+      kid: k.kid,
+      explicitIV: k.explicitIV,
+      commonEncryptionScheme: k.commonEncryptionScheme,
+      dependsOnKey: k.dependsOnKey,
+      plainValue: k.plainValue,
+      encrypted: k.encrypted
+    })),
+    drmSystems: doc.drmSystems.map(s => ({
+      element: copyOf(s.element),
+      systemId: s.systemId,
+      kid: s.kid,
+      pssh: s.pssh,
+      contentProtectionData: s.contentProtectionData,
+      uriExtXKey: s.uriExtXKey,
+      smoothStreaming: s.smoothStreaming,
+      hlsSignaling: s.hlsSignaling.map(h => ({ element: copyOf(h.element), playlist: h.playlist, value: h.value })),
+      speke: { ...s.speke }
+    })),
+    periods: doc.periods.map(p => ({ element: copyOf(p.element), id: p.id, index: p.index, start: p.start, end: p.end })),
+    usageRules: doc.usageRules.map(r => {
+      const element = copyOf(r.element)
+      // Filters keep their element's attrs: read again from the copy.
+      return { element, kid: r.kid, intendedTrackType: r.intendedTrackType, filters: childElements(element).map(readFilter) }
+    })
   }
 }
 

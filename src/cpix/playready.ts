@@ -90,14 +90,15 @@ export function buildWrmHeader (h: {
 
 /** PRO = u32le total length | u16le record count (1) | u16le type 1 | u16le length | UTF-16LE WRMHEADER. */
 export function buildPlayReadyObject (wrmHeaderXml: string): Buffer {
-  const record = Buffer.from(wrmHeaderXml, 'utf16le')
-  if (record.length > 0xffff) throw new Error(`PlayReady header record of ${record.length} bytes exceeds 65535`)
-  const pro = Buffer.alloc(10 + record.length)
+  // UTF-16LE: two bytes per UTF-16 code unit, written straight into the object.
+  const recordLength = wrmHeaderXml.length * 2
+  if (recordLength > 0xffff) throw new Error(`PlayReady header record of ${recordLength} bytes exceeds 65535`)
+  const pro = Buffer.alloc(10 + recordLength)
   pro.writeUInt32LE(pro.length, 0)
   pro.writeUInt16LE(1, 4)
   pro.writeUInt16LE(1, 6)
-  pro.writeUInt16LE(record.length, 8)
-  record.copy(pro, 10)
+  pro.writeUInt16LE(recordLength, 8)
+  pro.write(wrmHeaderXml, 10, 'utf16le')
   return pro
 }
 

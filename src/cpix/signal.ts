@@ -32,12 +32,16 @@ export interface SignalOptions {
 
 export interface Signalling {
   pssh?: Buffer
+  /** base64 of pssh, written once for every element that carries it. */
+  psshBase64?: string
   contentProtectionData?: string
   hls?: { media: string, master: string }
   /** The key URI SPEKE v1 puts (base64) in URIExtXKey. */
   keyUri?: string
   /** PlayReady Object, for SmoothStreamingProtectionHeaderData and speke:ProtectionHeader. */
   playReadyObject?: Buffer
+  /** base64 of playReadyObject, written once for every element that carries it. */
+  playReadyObjectBase64?: string
   /** SPEKE v1 speke:KeyFormat / speke:KeyFormatVersions values (plain text, base64 in the document). */
   keyFormat?: string
   keyFormatVersions?: string
@@ -58,7 +62,8 @@ export function buildSignalling (input: SignalInput, options: SignalOptions): Si
   if (drmSystem(id)?.hlsOnly === true) return {}
   // Other pssh-signalled systems (WisePlay, NCG, W3C common): a v1 box that names the key, no system data.
   const pssh = buildPsshBox({ systemId: id, version: 1, kids: [input.kid], data: Buffer.alloc(0) })
-  return { pssh, contentProtectionData: cencPsshFragment(pssh) }
+  const psshBase64 = pssh.toString('base64')
+  return { pssh, psshBase64, contentProtectionData: cencPsshFragment(pssh, psshBase64) }
 }
 
 function widevine (input: SignalInput, options: SignalOptions): Signalling {
@@ -71,10 +76,12 @@ function widevine (input: SignalInput, options: SignalOptions): Signalling {
     cryptoPeriodIndex: input.periodIndex,
     protectionScheme: input.scheme === 'cenc' ? undefined : input.scheme
   })
+  const psshBase64 = pssh.toString('base64')
   return {
     pssh,
-    contentProtectionData: cencPsshFragment(pssh),
-    hls: hlsPair(hlsSafe(input.scheme) ? widevineHlsAttributes(pssh, input.kid, input.scheme) : undefined),
+    psshBase64,
+    contentProtectionData: cencPsshFragment(pssh, psshBase64),
+    hls: hlsPair(hlsSafe(input.scheme) ? widevineHlsAttributes(pssh, input.kid, input.scheme, psshBase64) : undefined),
     keyFormat: WIDEVINE_KEYFORMAT,
     keyFormatVersions: '1'
   }
@@ -86,11 +93,15 @@ function playReady (input: SignalInput, options: SignalOptions): Signalling {
   const header = buildWrmHeader({ kids, scheme: input.scheme, laUrl: options.playReadyLaUrl, customAttributes })
   const pro = buildPlayReadyObject(header)
   const pssh = buildPsshBox({ systemId: PLAYREADY, version: 0, data: pro })
+  const psshBase64 = pssh.toString('base64')
+  const proBase64 = pro.toString('base64')
   return {
     pssh,
-    contentProtectionData: playReadyFragment(pssh, pro),
-    hls: hlsPair(hlsSafe(input.scheme) ? playReadyHlsAttributes(pro, input.kid, input.scheme) : undefined),
+    psshBase64,
+    contentProtectionData: playReadyFragment(pssh, pro, psshBase64, proBase64),
+    hls: hlsPair(hlsSafe(input.scheme) ? playReadyHlsAttributes(pro, input.kid, input.scheme, proBase64) : undefined),
     playReadyObject: pro,
+    playReadyObjectBase64: proBase64,
     keyFormat: PLAYREADY_KEYFORMAT,
     keyFormatVersions: '1'
   }

@@ -58,19 +58,34 @@ function numberToProtectionScheme (value: number): ProtectionScheme {
   throw new Error(`Widevine protection_scheme 0x${(value >>> 0).toString(16).padStart(8, '0')} is not cenc, cbc1, cens or cbcs`)
 }
 
+/** Encodes the fields in field-number order into one buffer, sized first. */
 export function encodeWidevinePsshData (d: WidevinePsshData): Buffer {
-  const parts: Buffer[] = []
-  if (d.algorithmAesCtr !== undefined) parts.push(varintField(1, d.algorithmAesCtr ? 1 : 0))
-  for (const kid of d.kids) parts.push(bytesField(2, uuidToBytes(normalizeUuid(kid))))
-  if (d.provider !== undefined) parts.push(bytesField(3, Buffer.from(d.provider, 'utf8')))
-  if (d.contentId !== undefined) parts.push(bytesField(4, d.contentId))
-  if (d.trackType !== undefined) parts.push(bytesField(5, Buffer.from(d.trackType, 'utf8')))
-  if (d.policy !== undefined) parts.push(bytesField(6, Buffer.from(d.policy, 'utf8')))
-  if (d.cryptoPeriodIndex !== undefined) parts.push(varintField(7, checkUint32('cryptoPeriodIndex', d.cryptoPeriodIndex)))
-  if (d.groupedLicense !== undefined) parts.push(bytesField(8, d.groupedLicense))
-  if (d.protectionScheme !== undefined) parts.push(varintField(9, fourCcToNumber(d.protectionScheme)))
-  if (d.cryptoPeriodSeconds !== undefined) parts.push(varintField(10, checkUint32('cryptoPeriodSeconds', d.cryptoPeriodSeconds)))
-  return Buffer.concat(parts)
+  const kids = d.kids.map(kid => uuidToBytes(normalizeUuid(kid)))
+  const provider = d.provider === undefined ? undefined : Buffer.from(d.provider, 'utf8')
+  const trackType = d.trackType === undefined ? undefined : Buffer.from(d.trackType, 'utf8')
+  const policy = d.policy === undefined ? undefined : Buffer.from(d.policy, 'utf8')
+  const cryptoPeriodIndex = d.cryptoPeriodIndex === undefined ? undefined : checkUint32('cryptoPeriodIndex', d.cryptoPeriodIndex)
+  const protectionScheme = d.protectionScheme === undefined ? undefined : fourCcToNumber(d.protectionScheme)
+  const cryptoPeriodSeconds = d.cryptoPeriodSeconds === undefined ? undefined : checkUint32('cryptoPeriodSeconds', d.cryptoPeriodSeconds)
+  const algorithm = d.algorithmAesCtr === undefined ? undefined : d.algorithmAesCtr ? 1 : 0
+
+  const size = varintFieldSize(algorithm) + kids.reduce((n, kid) => n + bytesFieldSize(kid), 0) +
+    bytesFieldSize(provider) + bytesFieldSize(d.contentId) + bytesFieldSize(trackType) + bytesFieldSize(policy) +
+    varintFieldSize(cryptoPeriodIndex) + bytesFieldSize(d.groupedLicense) +
+    varintFieldSize(protectionScheme) + varintFieldSize(cryptoPeriodSeconds)
+  const out = Buffer.allocUnsafe(size)
+  let at = writeVarintField(out, 0, 1, algorithm)
+  for (const kid of kids) at = writeBytesField(out, at, 2, kid)
+  at = writeBytesField(out, at, 3, provider)
+  at = writeBytesField(out, at, 4, d.contentId)
+  at = writeBytesField(out, at, 5, trackType)
+  at = writeBytesField(out, at, 6, policy)
+  at = writeVarintField(out, at, 7, cryptoPeriodIndex)
+  at = writeBytesField(out, at, 8, d.groupedLicense)
+  at = writeVarintField(out, at, 9, protectionScheme)
+  at = writeVarintField(out, at, 10, cryptoPeriodSeconds)
+  if (at !== size) throw new Error(`Widevine pssh data: wrote ${at} bytes, sized ${size}`)
+  return out
 }
 
 /** Decodes WidevinePsshData; unknown fields of any valid wire type are skipped, malformed input throws. */
@@ -179,21 +194,40 @@ function readVarint (b: Buffer, start: number, what: string): { value: number; n
   throw new Error(`Widevine pssh data ${what} is a varint longer than 10 bytes`)
 }
 
-function encodeVarint (value: number): Buffer {
-  const bytes: number[] = []
+function varintSize (value: number): number {
+  let size = 1
+  for (let v = value; v >= 0x80; v = Math.floor(v / 128)) size++
+  return size
+}
+
+function writeVarint (out: Buffer, at: number, value: number): number {
   let v = value
   while (v >= 0x80) {
-    bytes.push((v % 128) | 0x80)
+    out[at++] = (v % 128) | 0x80
     v = Math.floor(v / 128)
   }
-  bytes.push(v)
-  return Buffer.from(bytes)
+  out[at++] = v
+  return at
 }
 
-function varintField (field: number, value: number): Buffer {
-  return Buffer.concat([encodeVarint(field * 8 + WIRE_VARINT), encodeVarint(value)])
+/** Bytes of a varint field (key and value), 0 when the field is absent. */
+function varintFieldSize (value: number | undefined): number {
+  return value === undefined ? 0 : 1 + varintSize(value)
 }
 
-function bytesField (field: number, value: Buffer): Buffer {
-  return Buffer.concat([encodeVarint(field * 8 + WIRE_LEN), encodeVarint(value.length), value])
+/** Bytes of a length-delimited field (key, length and value), 0 when the field is absent. */
+function bytesFieldSize (value: Buffer | undefined): number {
+  return value === undefined ? 0 : 1 + varintSize(value.length) + value.length
+}
+
+/** Writes a varint field (the keys of fields 1-10 take one byte) when present; returns where the next field starts. */
+function writeVarintField (out: Buffer, at: number, field: number, value: number | undefined): number {
+  if (value === undefined) return at
+  return writeVarint(out, writeVarint(out, at, field * 8 + WIRE_VARINT), value)
+}
+
+function writeBytesField (out: Buffer, at: number, field: number, value: Buffer | undefined): number {
+  if (value === undefined) return at
+  const next = writeVarint(out, writeVarint(out, at, field * 8 + WIRE_LEN), value.length)
+  return next + value.copy(out, next)
 }

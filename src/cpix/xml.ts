@@ -308,7 +308,10 @@ export function childElements (el: XmlElement, ns?: string, local?: string): Xml
 }
 
 export function firstChild (el: XmlElement, ns: string, local: string): XmlElement | undefined {
-  return childElements(el, ns, local)[0]
+  for (const c of el.children) {
+    if (c.kind === 'element' && c.ns === ns && c.local === local) return c
+  }
+  return undefined
 }
 
 /** Concatenated text content of an element (its own text nodes and its descendants'). */
@@ -341,7 +344,8 @@ export function writeXml (root: XmlElement, declaration = true): string {
 
 function writeElement (el: XmlElement): string {
   let out = `<${el.name}`
-  for (const [k, v] of Object.entries(el.attrs)) out += ` ${k}="${escapeAttr(v)}"`
+  const attrs = el.attrs
+  for (const k of Object.keys(attrs)) out += ` ${k}="${escapeAttr(attrs[k])}"`
   if (el.children.length === 0) return out + '/>'
   out += '>'
   for (const c of el.children) {
@@ -367,10 +371,12 @@ export function makeElement (name: string, ns: string, attrs: Record<string, str
   return { kind: 'element', name, local: i === -1 ? name : name.slice(i + 1), ns, attrs, children }
 }
 
-/** A deep copy of an element: the copy can be edited without touching the original. */
-export function cloneElement (el: XmlElement): XmlElement {
-  const children: XmlNode[] = el.children.map(c => c.kind === 'element' ? cloneElement(c) : { ...c })
-  return { kind: 'element', name: el.name, local: el.local, ns: el.ns, attrs: { ...el.attrs }, children }
+/** A deep copy of an element: the copy can be edited without touching the original. `copies` gets each element's copy. */
+export function cloneElement (el: XmlElement, copies?: Map<XmlElement, XmlElement>): XmlElement {
+  const children: XmlNode[] = el.children.map(c => c.kind === 'element' ? cloneElement(c, copies) : { ...c })
+  const copy: XmlElement = { kind: 'element', name: el.name, local: el.local, ns: el.ns, attrs: { ...el.attrs }, children }
+  copies?.set(el, copy)
+  return copy
 }
 
 export function setText (el: XmlElement, text: string): void {

@@ -45,3 +45,33 @@ t.test('entities and character references are decoded once', async t => {
   const doc = parseCpix('<c:CPIX xmlns:c="urn:dashif:org:cpix" id="a&amp;#65;&#66;&#x43;&lt;"/>')
   t.equal(doc.id, 'a&#65;BC<')
 })
+
+t.test('cloneCpix: the model readCpix gives for a copy of the tree, every element in the copy and none in the original', async t => {
+  const { cloneCpix, readCpix } = await import('../../src/cpix/parse.js')
+  const { cloneElement, writeXml } = await import('../../src/cpix/xml.js')
+  const { spekeV2Request } = await import('../../bench/request.mjs') as { spekeV2Request: () => Buffer }
+  type El = import('../../src/cpix/xml.js').XmlElement
+  const originals = new Set<El>()
+  const collect = (el: El, into: Set<El>): void => { into.add(el); for (const c of el.children) if (c.kind === 'element') collect(c, into) }
+  for (const text of [spekeV2Request().toString('utf8'), fixtureText('aws-speke-v2/aws-doc-v2-kid-override-request-widevine-cbcs-live.xml'), fixtureText('aws-speke-v1/aws-doc-v1-live-request-aes128-sampleaes-widevine-playready.xml'), fixtureText('pallycon/dash-live-keyrotation-request.xml')]) {
+    const doc = parseCpix(text)
+    const before = writeXml(doc.root)
+    collect(doc.root, originals)
+    const copy = cloneCpix(doc)
+    t.same(copy, readCpix(cloneElement(doc.root)))
+    const inCopy = new Set<El>()
+    collect(copy.root, inCopy)
+    const elements = [
+      copy.root, ...copy.contentKeys.map(k => k.element),
+      ...copy.drmSystems.flatMap(s => [s.element, ...s.hlsSignaling.map(h => h.element)]),
+      ...copy.periods.map(p => p.element), ...copy.usageRules.map(r => r.element)
+    ]
+    for (const el of elements) {
+      t.ok(inCopy.has(el), 'in the copy')
+      t.notOk(originals.has(el), 'not in the original')
+    }
+    for (const s of copy.drmSystems) s.element.attrs.kid = 'changed'
+    copy.root.children.length = 0
+    t.equal(writeXml(doc.root), before, 'editing the copy leaves the original alone')
+  }
+})

@@ -227,3 +227,19 @@ t.test('malformed headers throw', async (t) => {
   t.throws(() => parseWrmHeader(`<!DOCTYPE x [<!ENTITY a "b">]><WRMHEADER xmlns="${NS}" version="4.0.0.0"></WRMHEADER>`), /DOCTYPE/)
   t.throws(() => parseWrmHeader(`<WRMHEADER xmlns="${NS}" version="4.0.0.0"></WRMHEADER><WRMHEADER/>`), /single WRMHEADER/)
 })
+
+t.test('buildPlayReadyObject writes the UTF-16LE header as Buffer.from did, lone surrogates and non-BMP text included', async t => {
+  const { buildPlayReadyObject: build } = await import('../../src/cpix/playready.js')
+  const pieces = ['<WRMHEADER>', 'é', '😀', '\ud800', '\udfff', '&amp;', 'ü'.repeat(100)]
+  for (let i = 0; i < 200; i++) {
+    const text = Array.from({ length: i % 40 }, (_, j) => pieces[(i * 7 + j * 3) % pieces.length]).join('')
+    const record = Buffer.from(text, 'utf16le')
+    const header = Buffer.alloc(10)
+    header.writeUInt32LE(10 + record.length, 0)
+    header.writeUInt16LE(1, 4)
+    header.writeUInt16LE(1, 6)
+    header.writeUInt16LE(record.length, 8)
+    t.same(build(text), Buffer.concat([header, record]))
+  }
+  t.throws(() => build('x'.repeat(0x8000)), /exceeds 65535/)
+})

@@ -166,3 +166,52 @@ t.test('v1 box carries the KIDs in its header too', async (t) => {
   t.same(box.kids, d.kids)
   t.same(decodeWidevinePsshData(box.data), d)
 })
+
+/** The former encoder: one Buffer per varint and per field, concatenated. */
+function referenceEncode (d: WidevinePsshData): Buffer {
+  const varint = (value: number): Buffer => {
+    const bytes: number[] = []
+    let v = value
+    while (v >= 0x80) { bytes.push((v % 128) | 0x80); v = Math.floor(v / 128) }
+    bytes.push(v)
+    return Buffer.from(bytes)
+  }
+  const varintField = (field: number, value: number): Buffer => Buffer.concat([varint(field * 8), varint(value)])
+  const bytesField = (field: number, value: Buffer): Buffer => Buffer.concat([varint(field * 8 + 2), varint(value.length), value])
+  const parts: Buffer[] = []
+  if (d.algorithmAesCtr !== undefined) parts.push(varintField(1, d.algorithmAesCtr ? 1 : 0))
+  for (const kid of d.kids) parts.push(bytesField(2, Buffer.from(kid.replace(/-/g, ''), 'hex')))
+  if (d.provider !== undefined) parts.push(bytesField(3, Buffer.from(d.provider, 'utf8')))
+  if (d.contentId !== undefined) parts.push(bytesField(4, d.contentId))
+  if (d.trackType !== undefined) parts.push(bytesField(5, Buffer.from(d.trackType, 'utf8')))
+  if (d.policy !== undefined) parts.push(bytesField(6, Buffer.from(d.policy, 'utf8')))
+  if (d.cryptoPeriodIndex !== undefined) parts.push(varintField(7, d.cryptoPeriodIndex))
+  if (d.groupedLicense !== undefined) parts.push(bytesField(8, d.groupedLicense))
+  if (d.protectionScheme !== undefined) parts.push(varintField(9, Buffer.from(d.protectionScheme, 'latin1').readUInt32BE(0)))
+  if (d.cryptoPeriodSeconds !== undefined) parts.push(varintField(10, d.cryptoPeriodSeconds))
+  return Buffer.concat(parts)
+}
+
+t.test('the one-buffer encoder writes what the field-by-field encoder wrote, for random data', async t => {
+  const { randomBytes, randomInt } = await import('node:crypto')
+  const pick = <T>(value: T): T | undefined => randomInt(2) === 0 ? undefined : value
+  const uint32 = (): number => [0, 1, 127, 128, 16383, 16384, 0xffffffff, randomInt(0xffffffff)][randomInt(8)]
+  for (let i = 0; i < 300; i++) {
+    const kid = (): string => randomBytes(16).toString('hex').replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-')
+    const d: WidevinePsshData = {
+      algorithmAesCtr: pick(randomInt(2) === 1),
+      kids: Array.from({ length: randomInt(4) }, kid),
+      provider: pick('prövider'.repeat(randomInt(30))),
+      contentId: pick(randomBytes(randomInt(300))),
+      trackType: pick('HD'),
+      policy: pick(''),
+      cryptoPeriodIndex: pick(uint32()),
+      groupedLicense: pick(randomBytes(randomInt(200))),
+      protectionScheme: pick((['cenc', 'cbc1', 'cens', 'cbcs'] as const)[randomInt(4)]),
+      cryptoPeriodSeconds: pick(uint32())
+    }
+    t.same(encodeWidevinePsshData(d), referenceEncode(d))
+  }
+  t.throws(() => encodeWidevinePsshData({ kids: [], cryptoPeriodIndex: -1 }), /uint32/)
+  t.throws(() => encodeWidevinePsshData({ kids: ['not-a-uuid'] }), /not a UUID/)
+})

@@ -5,10 +5,9 @@ import { ProxyError, isProxyError } from '../../errors.js'
 import { decodeXmlBytes } from '../../cpix/decode.js'
 import { fillResponse } from '../../cpix/fill.js'
 import type { CpixDocument } from '../../cpix/model.js'
-import { parseCpix, readCpix } from '../../cpix/parse.js'
+import { cloneCpix, parseCpix } from '../../cpix/parse.js'
 import { aneviaRequestXml } from '../../cpix/anevia.js'
 import { validateRequest } from '../../cpix/validate.js'
-import { cloneElement } from '../../cpix/xml.js'
 import { decodeEncToken } from '../../tenants/enc-token.js'
 import type { KeyProvider, ProviderRequest } from '../provider.js'
 import { credentialKey, credentialPrk, deriveKeyAndIv, deriveKid } from './derive.js'
@@ -77,7 +76,7 @@ function answer (settings: LocalProviderSettings, request: ProviderRequest): str
  * for this dialect, else the body (or the Anevia ask) parsed and validated here.
  */
 function requestDocument (request: ProviderRequest): CpixDocument {
-  if (request.document !== undefined) return readCpix(cloneElement(request.document.root))
+  if (request.document !== undefined) return cloneCpix(request.document)
   const { anevia } = request
   const xml = anevia !== undefined ? aneviaRequestXml(anevia.format, anevia.contentId) : decodeXmlBytes(request.body ?? Buffer.alloc(0))
   const doc = parseCpix(xml)
