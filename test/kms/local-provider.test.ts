@@ -232,6 +232,14 @@ t.test('key derivation: HKDF-SHA256 (RFC 5869) from one extract per credential g
     }
   }
   t.not(credentialPrk(credentialKey(SECRET, 'BNCH', 'other-key')).prk.toString('hex'), prk.prk.toString('hex'), 'another access key, another PRK')
+
+  // hkdfSync refuses an info over 1024 bytes: what it refused stays refused, what it took up to the limit is the same.
+  let room = 1024
+  while (info(['kid', 'c', 'T'.repeat(room), undefined]).length > 1024) room--
+  t.equal(info(['kid', 'c', 'T'.repeat(room), undefined]).length, 1024)
+  t.equal(deriveKid(prk, 'c', 'T'.repeat(room), undefined).replace(/-/g, ''), hkdf(['kid', 'c', 'T'.repeat(room), undefined], 16).toString('hex'), 'an info of exactly 1024 bytes')
+  t.throws(() => hkdf(['kid', 'c', 'T'.repeat(room + 1), undefined], 16), { code: 'ERR_OUT_OF_RANGE' }, 'hkdfSync: 1025 bytes refused')
+  t.throws(() => deriveKid(prk, 'c', 'T'.repeat(room + 1), undefined), RangeError, 'and refused here too')
 })
 
 t.test('HLS: the master playlist tag is the media tag as #EXT-X-SESSION-KEY, attributes alike, for every DRM and scheme', async t => {

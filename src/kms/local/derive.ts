@@ -45,11 +45,15 @@ export function credentialPrk (credential: Buffer): CredentialPrk {
  * Byte for byte what hkdfSync gives for the same PRK, info and length.
  */
 function expand ({ prk }: CredentialPrk, label: string, fields: Array<string | number | undefined>, length: 16 | 32): Buffer {
-  const block = createHmac('sha256', prk).update(encodeFields([label, ...fields]), 'utf8').update(FIRST_BLOCK).digest()
+  const info = encodeFields([label, ...fields])
+  // hkdfSync (OpenSSL) refuses an info over 1024 bytes; so does this, so that no such input gets keys it never had.
+  if (Buffer.byteLength(info, 'utf8') > MAX_INFO_BYTES) throw new RangeError(`HKDF info is ${Buffer.byteLength(info, 'utf8')} bytes, more than ${MAX_INFO_BYTES}`)
+  const block = createHmac('sha256', prk).update(info, 'utf8').update(FIRST_BLOCK).digest()
   return length === block.length ? block : block.subarray(0, length)
 }
 
 const FIRST_BLOCK = Buffer.from([1])
+const MAX_INFO_BYTES = 1024
 
 /** Key and IV for (credential, content id, kid, key period): the same inputs always give the same 16 + 16 bytes. */
 export function deriveKeyAndIv (
