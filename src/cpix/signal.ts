@@ -1,6 +1,6 @@
 // Builds the DRM signalling of one key for one DRM system: pssh box, MPD fragment, HLS tags, key URIs, PlayReady object.
 
-import { aes128HlsAttributes, cencPsshFragment, fairPlayHlsAttributes, fairPlaySkdUri, hlsKeyTag, playReadyFragment, playReadyHlsAttributes, widevineHlsAttributes, FAIRPLAY_KEYFORMAT, IDENTITY_KEYFORMAT, PLAYREADY_KEYFORMAT, WIDEVINE_KEYFORMAT } from './hls.js'
+import { aes128HlsAttributes, cencPsshFragment, fairPlayHlsAttributes, fairPlaySkdUri, hlsKeyTagPair, playReadyFragment, playReadyHlsAttributes, widevineHlsAttributes, FAIRPLAY_KEYFORMAT, IDENTITY_KEYFORMAT, PLAYREADY_KEYFORMAT, WIDEVINE_KEYFORMAT } from './hls.js'
 import type { HlsAttributes } from './hls.js'
 import { buildPlayReadyObject, buildWrmHeader } from './playready.js'
 import { buildPsshBox } from './pssh.js'
@@ -123,13 +123,7 @@ function hlsSafe (scheme: ProtectionScheme): scheme is 'cenc' | 'cbcs' {
   return scheme === 'cenc' || scheme === 'cbcs'
 }
 
-const MEDIA_TAG = '#EXT-X-KEY:'
-const MASTER_TAG = '#EXT-X-SESSION-KEY:'
-
-/** Both playlists' tags: the attributes are checked and written once, the master tag is the media tag renamed. */
+/** Both playlists' tags, the attributes checked and written once (hlsKeyTagPair); none when the system has no HLS signalling. */
 function hlsPair (attrs: HlsAttributes | undefined): { media: string, master: string } | undefined {
-  if (attrs === undefined) return undefined
-  const media = hlsKeyTag('media', attrs)
-  if (!media.startsWith(MEDIA_TAG)) throw new Error(`an HLS media key tag starts with ${MEDIA_TAG}, got '${media.slice(0, 20)}'`)
-  return { media, master: MASTER_TAG + media.slice(MEDIA_TAG.length) }
+  return attrs === undefined ? undefined : hlsKeyTagPair(attrs)
 }
