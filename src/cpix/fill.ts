@@ -1,9 +1,10 @@
 // Fills a CPIX request with keys and DRM signalling: the response a key server gives, in the dialect of its caller.
 
+import { firstBy } from './first-by.js'
 import { badRequest, unprocessable } from '../errors.js'
 import { encodeBase64 } from './base64.js'
 import { CPIX_NS, PSKC_NS, SPEKE_NS, blank, contentIdOf } from './model.js'
-import type { ContentKey, CpixDocument, DrmSystem, UsageRule } from './model.js'
+import type { ContentKey, CpixDocument, DrmSystem } from './model.js'
 import { CPIX_LIST_ORDER, DRM_SYSTEM_ORDER, sortChildren } from './order.js'
 import { buildSignalling } from './signal.js'
 import type { SignalOptions, Signalling } from './signal.js'
@@ -52,7 +53,7 @@ export function fillResponse (doc: CpixDocument, options: FillOptions): string {
   }
 
   const answered = new Map<string, { material: KeyMaterial, scheme: ProtectionScheme, periodIndex?: number, trackType?: string }>()
-  const ruleByKid = firstRuleByKid(doc)
+  const ruleByKid = firstBy(doc.usageRules, rule => rule.kid)
   const onlyPeriod = doc.periods.length === 1 ? doc.periods[0].index : undefined
   for (const key of doc.contentKeys) {
     const rule = ruleByKid.get(key.kid)
@@ -87,15 +88,6 @@ export function fillResponse (doc: CpixDocument, options: FillOptions): string {
   if (pallycon && !doc.lists.usageRules) addUsageRules(doc, answered, cpix)
   sortChildren(doc.root, CPIX_LIST_ORDER)
   return writeXml(doc.root)
-}
-
-/** Each kid's usage rule: the first one that names it, as the document orders them. */
-function firstRuleByKid (doc: CpixDocument): Map<string, UsageRule> {
-  const rules = new Map<string, UsageRule>()
-  for (const rule of doc.usageRules) {
-    if (!rules.has(rule.kid)) rules.set(rule.kid, rule)
-  }
-  return rules
 }
 
 function schemeOf (key: ContentKey, doc: CpixDocument): ProtectionScheme {

@@ -1,5 +1,6 @@
 // Repairs a verified KMS reply into what SPEKE v2 encryptors require, touching only what is certain; reports whether anything changed.
 
+import { firstBy } from './first-by.js'
 import { encodeBase64 } from './base64.js'
 import { cencPsshFragment, hlsKeyTagPair, playReadyFragment } from './hls.js'
 import type { HlsAttributes } from './hls.js'
@@ -31,7 +32,7 @@ export function repairForSpekeV2 (
     const wanted = request.root.attrs[attr]
     if (wanted !== undefined && reply.root.attrs[attr] !== wanted) { reply.root.attrs[attr] = wanted; note(`CPIX@${attr} restored`) }
   }
-  const replyKeys = firstByKid(reply.contentKeys)
+  const replyKeys = firstBy(reply.contentKeys, key => key.kid)
   for (const asked of request.contentKeys) {
     const key = replyKeys.get(kidMap.get(asked.kid) ?? asked.kid)
     const wanted = asked.commonEncryptionScheme
@@ -41,7 +42,7 @@ export function repairForSpekeV2 (
     }
   }
 
-  const askedSystems = firstBySystem(request.drmSystems)
+  const askedSystems = firstBy(request.drmSystems, system => systemKey(system.systemId))
   for (const system of reply.drmSystems) {
     const asked = askedSystems.get(systemKey(system.systemId))
     if (asked !== undefined && system.element.attrs.systemId !== asked.systemId) {
@@ -134,23 +135,6 @@ function pairHlsSignaling (system: DrmSystem, cpix: string, masterName: string, 
   reader.wrote(masterElement, 'HLSSignalingData', { base64: master, text: tags.master, tag: { tag: 'EXT-X-SESSION-KEY', attributes } })
   system.element.children.splice(Math.min(at, system.element.children.length), 0, mediaElement, masterElement)
   return true
-}
-
-/** The first item of a list for each kid, as a find in document order gives it. */
-function firstByKid<T extends { kid: string }> (items: T[]): Map<string, T> {
-  const byKid = new Map<string, T>()
-  for (const item of items) if (!byKid.has(item.kid)) byKid.set(item.kid, item)
-  return byKid
-}
-
-/** The first DRM system of a list for each system id (sameSystem's key), as a find in document order gives it. */
-function firstBySystem (systems: DrmSystem[]): Map<string, DrmSystem> {
-  const bySystem = new Map<string, DrmSystem>()
-  for (const system of systems) {
-    const key = systemKey(system.systemId)
-    if (!bySystem.has(key)) bySystem.set(key, system)
-  }
-  return bySystem
 }
 
 function textOf (node: XmlNode): string {

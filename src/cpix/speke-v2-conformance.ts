@@ -1,5 +1,6 @@
 // What SPEKE v2 encryptors demand of a reply (speke-cpix-rules.md §3), as a list of problems: empty means MediaPackage will take it.
 
+import { firstBy } from './first-by.js'
 import { decodeBase64 } from './base64.js'
 import { CPIX_NS, SPEKE_NS, blank } from './model.js'
 import type { CpixDocument, DrmSystem, HlsSignaling } from './model.js'
@@ -18,8 +19,7 @@ export function spekeV2Problems (
   if (!childrenInOrder(reply.root, CPIX_LIST_ORDER)) problems.push('top-level lists are not in CPIX schema order')
   if (hasSpekeElements(reply.root)) problems.push('SPEKE v1 speke:* elements are present')
 
-  const replyKeys = new Map<string, CpixDocument['contentKeys'][number]>()
-  for (const key of reply.contentKeys) if (!replyKeys.has(key.kid)) replyKeys.set(key.kid, key)
+  const replyKeys = firstBy(reply.contentKeys, key => key.kid)
   for (const asked of request.contentKeys) {
     const key = replyKeys.get(kidMap.get(asked.kid) ?? asked.kid)
     if (key === undefined) { problems.push(`no ContentKey for kid ${asked.kid}`); continue }
@@ -40,11 +40,7 @@ export function spekeV2Problems (
     if (answer !== undefined && !blank(answer.pssh) && blank(answer.contentProtectionData)) problems.push(`DRMSystem ${answer.systemId} (kid ${answer.kid}): ContentProtectionData was requested and is missing`)
   }
 
-  const askedSystems = new Map<string, DrmSystem>()
-  for (const asked of request.drmSystems) {
-    const key = asked.systemId.toLowerCase()
-    if (!askedSystems.has(key)) askedSystems.set(key, asked)
-  }
+  const askedSystems = firstBy(request.drmSystems, asked => asked.systemId.toLowerCase())
   for (const system of reply.drmSystems) {
     const where = `DRMSystem ${system.systemId} (kid ${system.kid})`
     const asked = askedSystems.get(system.systemId.toLowerCase())
