@@ -31,7 +31,8 @@ function kindOf (text: string, body: Buffer): ReplyKind {
  */
 export function rejectNonCpix (reply: ProviderReply, secrets: string[]): void {
   const scrubber = secretScrubber(secrets)
-  const text = replyText(reply.body, reply.contentType)
+  const charset = replyCharset(reply.body, reply.contentType)
+  const text = decode(reply.body, charset)
   const kind = kindOf(text, reply.body)
   const ok = reply.status >= 200 && reply.status < 300
   if (!ok && reply.refusal !== undefined) {
@@ -55,7 +56,7 @@ export function rejectNonCpix (reply: ProviderReply, secrets: string[]): void {
     const what = status === 502 ? 'KMS error' : 'KMS refused the request'
     throw kmsFailure(status, `${what} (HTTP ${reply.status}): ${statusHint(reply.status)} (the KMS's own text is not passed on)`)
   }
-  if (quotesSecret(reply, text, scrubber)) {
+  if (quotesSecret(reply, text, charset, scrubber)) {
     throw new ProxyError('KMS_REPLY_QUOTES_SECRET', 'KMS reply quotes the enc-token or its access key; it is withheld so that the credential does not reach the caller')
   }
 }
@@ -73,12 +74,24 @@ function statusHint (status: number): string {
   return 'the KMS failed to answer'
 }
 
-/** A CPIX reply that carries a secret anywhere, in any spelling and in any of the charsets the body may be in. */
-function quotesSecret (reply: ProviderReply, text: string, scrubber: Scrubber): boolean {
+/**
+ * A CPIX reply that carries a secret anywhere, in any spelling and in any of the charsets the body may be in.
+ * `text` is the body decoded from `charset`; each other charset it may really be in is decoded and searched too.
+ */
+function quotesSecret (reply: ProviderReply, text: string, charset: string, scrubber: Scrubber): boolean {
   if (reply.contentType !== undefined && scrubber.contains(reply.contentType)) return true
   if (scrubber.contains(text)) return true
-  const charset = replyCharset(reply.body, reply.contentType)
-  return alternativeCharsets(reply.body).filter(c => c !== charset).some(c => scrubber.contains(decode(reply.body, c)))
+  const searched = encodingOf(charset)
+  return alternativeCharsets(reply.body).filter(c => c !== searched).some(c => scrubber.contains(decode(reply.body, c)))
+}
+
+/** The encoding a charset label decodes as ('UTF-8', 'utf8' and 'unicode-1-1-utf-8' are all 'utf-8'), as `decode` uses it. */
+function encodingOf (label: string): string {
+  try {
+    return new TextDecoder(label).encoding
+  } catch {
+    return 'utf-8'
+  }
 }
 
 /** The charsets a mislabelled body may really be in: UTF-8, and UTF-16 either way when it has NULs. */
@@ -87,14 +100,10 @@ function alternativeCharsets (body: Buffer): string[] {
 }
 
 /**
- * The reply body as text, decoded from its charset: a byte-order mark first, then the Content-Type charset,
- * then an XML declaration, then the NUL pattern of BOM-less UTF-16 (XML 1.0 Appendix F), else UTF-8.
- * Unknown charsets and invalid sequences never throw (replacement characters instead).
+ * The charset a reply body is read in: a byte-order mark first, then the Content-Type charset, then an XML
+ * declaration, then the NUL pattern of BOM-less UTF-16 (XML 1.0 Appendix F), else UTF-8. Unknown charsets are
+ * passed over; `decode` never throws (replacement characters for invalid sequences).
  */
-function replyText (body: Buffer, contentType: string | undefined): string {
-  return decode(body, replyCharset(body, contentType))
-}
-
 export function replyCharset (body: Buffer, contentType: string | undefined): string {
   if (body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf) return 'utf-8'
   if (body[0] === 0xff && body[1] === 0xfe) return 'utf-16le'

@@ -92,6 +92,32 @@ t.test('KMS errors: allow-listed JSON fields only, scrubbed and cut; the embedde
   t.same(error(reply(200, 'application/xml', '<cpix:CPIX xmlns:cpix="urn:dashif:org:cpix" id="abc"/>')), { status: 0, message: 'passed' }, 'a clean CPIX reply goes on')
 })
 
+t.test('a CPIX reply quoting the token is withheld whatever the spelling of its charset label, and in the byte order the label does not name', async t => {
+  const withheld = (contentType: string, body: Buffer): boolean => {
+    try {
+      rejectNonCpix({ status: 200, contentType, body, latencyMs: 1 }, [TOKEN])
+      return false
+    } catch (err) {
+      return (err as { code?: string }).code === 'KMS_REPLY_QUOTES_SECRET'
+    }
+  }
+  const cpix = (id: string): string => `<cpix:CPIX xmlns:cpix="urn:dashif:org:cpix" id="${id}"/>`
+  for (const label of ['utf-8', 'UTF-8', 'utf8', 'unicode-1-1-utf-8', 'bogus-9']) {
+    t.ok(withheld(`application/xml; charset=${label}`, Buffer.from(cpix(TOKEN))), `UTF-8 body labelled ${label}`)
+    t.ok(withheld('application/xml', Buffer.from(`<?xml version="1.0" encoding="${label}"?>${cpix(TOKEN)}`)), `UTF-8 body declared ${label}`)
+    t.notOk(withheld(`application/xml; charset=${label}`, Buffer.from(cpix('abc'))), `a clean reply labelled ${label} goes on`)
+  }
+  // Labelled little-endian (in any spelling), the token written big-endian inside: the reading the label names shows a
+  // CPIX document without it, the other byte order shows it.
+  const le = (text: string): Buffer => Buffer.from(text, 'utf16le')
+  const [head, tail] = cpix('\u0000').split('\u0000')
+  const mixed = Buffer.concat([le(head), le(TOKEN).swap16(), le(tail)])
+  for (const label of ['utf-16le', 'UTF-16LE', 'csunicode', 'ucs-2']) {
+    t.ok(withheld(`application/xml; charset=${label}`, mixed), `UTF-16LE body labelled ${label}, the token big-endian`)
+  }
+  t.ok(withheld('application/xml; charset=UTF-8', Buffer.from(cpix(TOKEN), 'utf16le')), 'UTF-16LE body labelled UTF-8')
+})
+
 t.test('embedded provider: keys belong to the whole credential, whatever spelling of the token', async t => {
   const provider = localProvider({ secret: randomBytes(32), playReadyLaUrl: 'https://pr.example.com', hlsKeyUrlBase: 'https://keys.example.com', widevineProvider: 'test' })
   const body = fixture('aws-speke-v1/aws-doc-v1-vod-request-aes128-sampleaes-widevine-playready.xml')
