@@ -82,19 +82,25 @@ const ILLEGAL_CHAR = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/
 const MARKUP_DECLARATION = /<!(?!--|\[CDATA\[)/
 /** An XML declaration anywhere but at the very start. */
 const LATE_DECLARATION = /(?<!^)<\?xml[\s?]/
+/** Any of the three above: one scan of the text finds whether there is anything to refuse (half the time of three scans). */
+// eslint-disable-next-line no-control-regex -- the point: find the characters XML forbids
+const BEYOND_VALIDATOR = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|<!(?!--|\[CDATA\[)|(?<!^)<\?xml[\s?]/
 
 /**
  * What fast-xml-parser's validator lets through and XML 1.0 does not, refused before it runs: forbidden characters,
  * markup declarations, a late XML declaration, text after the end. (`]]>` in text, `--` in comments, `<` in attribute values, QNames and
- * text around the root are checked on the tree.) Each is one native scan of the text.
+ * text around the root are checked on the tree.) One native scan of the text when there is nothing to refuse; when there is, the
+ * three are looked for one after the other, so that a forbidden character anywhere is the reason given before a declaration.
  */
 function checkBeyondValidator (text: string): void {
-  const bad = ILLEGAL_CHAR.exec(text)
-  if (bad !== null) {
-    throw badRequest(`Malformed XML: character U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')} is not allowed in XML`, 'MALFORMED_XML')
+  if (BEYOND_VALIDATOR.test(text)) {
+    const bad = ILLEGAL_CHAR.exec(text)
+    if (bad !== null) {
+      throw badRequest(`Malformed XML: character U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')} is not allowed in XML`, 'MALFORMED_XML')
+    }
+    if (MARKUP_DECLARATION.test(text)) throw badRequest('Malformed XML: markup declarations (DOCTYPE, ENTITY, …) are not allowed', 'MALFORMED_XML')
+    if (LATE_DECLARATION.test(text)) throw badRequest('Malformed XML: the XML declaration is only allowed at the very start', 'MALFORMED_XML')
   }
-  if (MARKUP_DECLARATION.test(text)) throw badRequest('Malformed XML: markup declarations (DOCTYPE, ENTITY, …) are not allowed', 'MALFORMED_XML')
-  if (LATE_DECLARATION.test(text)) throw badRequest('Malformed XML: the XML declaration is only allowed at the very start', 'MALFORMED_XML')
   if (text.slice(text.lastIndexOf('>') + 1).trim() !== '') throw badRequest('Malformed XML: text after the root element', 'MALFORMED_XML')
 }
 

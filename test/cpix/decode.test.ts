@@ -38,4 +38,7 @@ t.test('refusals', async t => {
   t.throws(() => decodeXmlBytes(Buffer.from('<!DOCTYPE lolz [<!ENTITY lol "lol">]><a>&lol;</a>')), { status: 400, message: /DOCTYPE/ })
   t.throws(() => decodeXmlBytes(Buffer.from('<?xml version="1.0"?>\n<!doctype a SYSTEM "http://evil/x.dtd"><a/>')), { status: 400, message: /DOCTYPE/ })
   t.throws(() => decodeXmlBytes(Buffer.from('<a><!ENTITY x "y"></a>')), { status: 400, message: /entity declarations/ })
+  t.throws(() => decodeXmlBytes(Buffer.from('<a><!-- c --><!eNtItY x "y"></a>')), { status: 400, code: 'ENTITY_REFUSED' }, 'in any case, after a comment')
+  t.throws(() => decodeXmlBytes(Buffer.from('<!ENTITY x "y"><!-- c --><!DocType a><a/>')), { status: 400, code: 'DOCTYPE_REFUSED' }, 'a DOCTYPE anywhere is the reason given before an entity')
+  t.equal(decodeXmlBytes(Buffer.from('<a><!-- DOCTYPE --><![CDATA[ENTITY]]></a>')), '<a><!-- DOCTYPE --><![CDATA[ENTITY]]></a>', 'comments and CDATA are no DTD')
 })

@@ -67,6 +67,17 @@ t.test('what is not well-formed is refused with MALFORMED_XML, saying what and w
   t.match(refused('<r>\n  <a>\n</r>'), { message: /^Malformed XML at line 3, column 1: Expected closing tag 'a'/ }, 'line and column of the fault')
 })
 
+t.test('a document with several of the faults the validator lets through is refused for the first kind in a fixed order', async t => {
+  // Forbidden character, then markup declaration, then late XML declaration: wherever each is in the document.
+  t.match(refused('<a><?xml version="1.0"?><!DOCTYPE a>\u000b</a>'), { message: /character U\+000B is not allowed/ })
+  t.match(refused('<a><?xml version="1.0"?>\uffff<!ENTITY x "y"></a>'), { message: /character U\+FFFF is not allowed/ })
+  t.match(refused('<a><?xml version="1.0"?><!ELEMENT a ANY></a>'), { message: /markup declarations/ })
+  t.match(refused('<a><!-- c --><![CDATA[<!x]]><?xml?></a>'), { message: /markup declarations/ }, "'<!' inside CDATA counts too")
+  t.match(refused('<?xml version="1.0"?><a><!-- c --><![CDATA[x]]><?xml?></a>'), { message: /XML declaration is only allowed at the very start/ })
+  t.equal(parseXml('<?xml version="1.0"?><a>\t\r\n\ufffd<!-- c --><![CDATA[x]]><?xml-stylesheet href="s"?></a>').name, 'a',
+    'comments, CDATA, a PI whose target merely starts with xml and the characters next to the forbidden ones are no fault')
+})
+
 t.test('nesting deeper than MAX_DEPTH is refused', async t => {
   const deep = (n: number): string => '<a>'.repeat(n) + '</a>'.repeat(n)
   t.equal(refused(deep(65)), 'accepted', '65 levels (the root and 64 below it) are read')
