@@ -5,8 +5,6 @@ import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, Fa
 import { randomUUID } from 'node:crypto'
 import { createRequire } from 'node:module'
 import type { Config } from './config.js'
-import rateLimit from '@fastify/rate-limit'
-import underPressure from '@fastify/under-pressure'
 import { MAX_MESSAGE_CHARS, ProxyError, clip, isProxyError } from './errors.js'
 import type { Metrics } from './metrics.js'
 import { loadedCertificateNotAfter, readTlsFiles } from './tls.js'
@@ -151,15 +149,24 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   })
 
   // under-pressure measures the event loop; only key requests are shed, so health, readiness and metrics keep answering.
-  await app.register(underPressure, { maxEventLoopDelay: config.maxEventLoopDelayMs, pressureHandler: () => {} })
+  // Each plugin is loaded only when its setting is on: MAX_EVENT_LOOP_DELAY_MS=0 leaves under-pressure with no threshold (never
+  // under pressure), rate limits of 0 leave @fastify/rate-limit unused, and loading and registering them was a good part of a start.
+  const shedding = config.maxEventLoopDelayMs > 0
+  if (shedding) {
+    const { default: underPressure } = await import('@fastify/under-pressure')
+    await app.register(underPressure, { maxEventLoopDelay: config.maxEventLoopDelayMs, pressureHandler: () => {} })
+  }
   // Two fixed-window counters from @fastify/rate-limit, applied by the key guard only (the matched route says what is a key request).
-  await app.register(rateLimit, { global: false })
+  if (config.rateLimitPerIpPerMinute > 0 || config.rateLimitPerMinute > 0) {
+    const { default: rateLimit } = await import('@fastify/rate-limit')
+    await app.register(rateLimit, { global: false })
+  }
   const limiter = (max: number, keyGenerator: (request: FastifyRequest) => string): Limiter | undefined =>
     max > 0 ? app.createRateLimit({ max, timeWindow: 60_000, keyGenerator }) : undefined
   app.addHook('onRequest', keyGuard({
     tenants: deps.tenants,
     routes: keyRoutes,
-    overloaded: () => app.isUnderPressure(),
+    overloaded: shedding ? () => app.isUnderPressure() : () => false,
     perAddress: limiter(config.rateLimitPerIpPerMinute, addressBucket),
     perTenant: limiter(config.rateLimitPerMinute, tenantBucket)
   }))
