@@ -68,8 +68,15 @@ async function freePort () {
   return port
 }
 
+/** Every process the bench started, stopped when it exits however it exits (a server that fails to start throws). */
+const children = new Set()
+process.on('exit', () => { for (const child of children) child.kill('SIGTERM') })
+
 function spawnPinned (cpu, args, options) {
-  return pinned ? spawn('taskset', ['-c', cpu, process.execPath, ...args], options) : spawn(process.execPath, args, options)
+  const child = pinned ? spawn('taskset', ['-c', cpu, process.execPath, ...args], options) : spawn(process.execPath, args, options)
+  children.add(child)
+  child.on('exit', () => children.delete(child))
+  return child
 }
 
 /** Start a server process and time spawn → first 200 on the key request (polled every 5 ms). */
@@ -121,7 +128,9 @@ for (let i = 0; ; i++) {
   try { await fetch(kmsUrl + path, { method: 'POST', body }); break } catch { if (i > 400) throw new Error('fake KMS did not start'); await new Promise(resolve => setTimeout(resolve, 5)) }
 }
 
-const dataDir = () => mkdtempSync(join(tmpdir(), 'bench-proxy-data-'))
+const dataDirs = []
+const dataDir = () => { const dir = mkdtempSync(join(tmpdir(), 'bench-proxy-data-')); dataDirs.push(dir); return dir }
+process.on('exit', () => { for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true }) })
 const PROXY_ENV = {
   HOST: '127.0.0.1',
   LOG_LEVEL: 'info',
