@@ -180,6 +180,12 @@ export const ERROR_CODES = {
     meaning: 'A DRMSystem, ContentKeyUsageRule, KeyPeriodFilter or dependsOnKey refers to a kid or period the document does not define.',
     action: 'Refer only to a ContentKey@kid or ContentKeyPeriod@id of the same document.'
   },
+  TRACK_TYPE_TOO_LONG: {
+    status: 422,
+    kind: 'other',
+    meaning: 'A ContentKeyUsageRule@intendedTrackType is longer than the 64 characters speke-proxy accepts.',
+    action: 'Use a track type name such as SD, HD, UHD1, AUDIO or SD+HD1.'
+  },
   UNKNOWN_SCHEME: {
     status: 422,
     kind: 'other',

@@ -213,7 +213,20 @@ function validatePeriods (doc: CpixDocument, dialect: Dialect): void {
   }
 }
 
+/**
+ * Longest ContentKeyUsageRule@intendedTrackType accepted. The names PallyCon and SPEKE v2 use (SD, UHD1, SD+HD1,
+ * MULTICHANNEL_AUDIO_3_6) are far shorter; the embedded provider derives kids from it, with the content id, in an HKDF
+ * info of at most 1024 bytes.
+ */
+const MAX_TRACK_TYPE_LENGTH = 64
+
 function validateUsageRules (doc: CpixDocument, dialect: Dialect): void {
+  for (const rule of doc.usageRules) {
+    const length = rule.intendedTrackType?.length ?? 0
+    if (length > MAX_TRACK_TYPE_LENGTH) {
+      throw unprocessable(`A ContentKeyUsageRule@intendedTrackType is ${length} characters long; speke-proxy accepts at most ${MAX_TRACK_TYPE_LENGTH}`, 'TRACK_TYPE_TOO_LONG')
+    }
+  }
   try {
     checkUsageRuleReferences(doc)
   } catch (err) {

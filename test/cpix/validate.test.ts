@@ -115,6 +115,25 @@ t.test('rules that hold for every caller', async t => {
   }
 })
 
+t.test('a usage rule\'s intendedTrackType longer than 64 characters is refused for every caller, at 64 it is not', async t => {
+  const pallycon = fixture('pallycon/dash-live-keyrotation-request.xml').toString()
+  const spekeV2 = fixture('aws-speke-v2/aws-doc-v2-kid-override-request-widevine-cbcs-live.xml').toString()
+  const cases: Array<[string, string, Dialect, string]> = [
+    ['PallyCon API', pallycon, 'pallycon', 'intendedTrackType="HD"'],
+    ['SPEKE v2 (parts of known names)', spekeV2, 'speke-v2.0', 'intendedTrackType="VIDEO"']
+  ]
+  for (const [name, xml, dialect, attribute] of cases) {
+    t.ok(xml.includes(attribute), `${name}: the fixture has ${attribute}`)
+    const withTrack = (track: string): Buffer => Buffer.from(xml.replace(attribute, `intendedTrackType="${track}"`))
+    const long = (n: number): string => dialect === 'pallycon' ? 'V'.repeat(n) : 'SD+'.repeat(n).slice(0, n).replace(/\+$/, 'D')
+    t.not(verdict(withTrack(long(64)), dialect)?.code, 'TRACK_TYPE_TOO_LONG', `${name}: 64 characters pass this rule`)
+    const err = verdict(withTrack(long(65)), dialect)
+    t.equal(err?.code, 'TRACK_TYPE_TOO_LONG', `${name}: 65 characters are refused`)
+    t.equal(err?.status, 422)
+    t.equal(err?.message, 'A ContentKeyUsageRule@intendedTrackType is 65 characters long; speke-proxy accepts at most 64')
+  }
+})
+
 t.test('PallyCon API: single-key requests may pair DRM systems with another kid, and FairPlay with cenc, as PallyCon\'s own docs and client do', async t => {
   t.equal(verdict(fixture('pallycon/hls-vod-fairplay-ncgaes128-request.xml'), 'pallycon')?.message, undefined)
   const err = verdict(fixture('pallycon/hls-vod-fairplay-ncgaes128-request.xml'), 'speke-v1')

@@ -81,3 +81,16 @@ t.test('the same token keeps its keys across two server instances with the same 
     t.notSame([...c.values()], [...a.values()], `${route}: another secret gives other keys`)
   }
 })
+
+t.test('attack: a track type long enough to overflow the key derivation gets a 422 naming the limit, not a 500', async t => {
+  const proxy = await startLocal(t, t.testdir())
+  const xml = fixture('pallycon/dash-live-keyrotation-request.xml').toString()
+  t.ok(xml.includes('intendedTrackType="HD"'), 'the fixture has a track type')
+  for (const length of [65, 1100, 100_000]) {
+    const body = xml.replace('intendedTrackType="HD"', `intendedTrackType="${'V'.repeat(length)}"`)
+    const res = await request(`${proxy.url}/v2/cpix/pallycon/getKey/${encodeURIComponent(REAL_TOKEN)}`, { method: 'POST', headers: { 'content-type': 'application/xml' }, body })
+    const text = await res.body.text()
+    t.equal(res.statusCode, 422, `${length} characters: 422`)
+    t.equal(text, `A ContentKeyUsageRule@intendedTrackType is ${length} characters long; speke-proxy accepts at most 64`)
+  }
+})
