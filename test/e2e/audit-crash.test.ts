@@ -58,8 +58,10 @@ async function spawnProxy (dataDir: string): Promise<Running> {
       AUDIT_CHECKPOINT_RECORDS: '10000000',
       AUDIT_CHECKPOINT_INTERVAL_S: '86400',
       LOG_LEVEL: 'info',
-      // The load is the point: no per-tenant rate limit (429) or event-loop load shedding (503) in front of the audit.
+      // The load is the point: no rate limit (429: per tenant, or per address, as every request comes from 127.0.0.1) or
+      // event-loop load shedding (503) in front of the audit.
       RATE_LIMIT_PER_MINUTE: '0',
+      RATE_LIMIT_PER_IP_PER_MINUTE: '0',
       MAX_EVENT_LOOP_DELAY_MS: '0'
     },
     stdio: ['ignore', 'pipe', 'pipe']
