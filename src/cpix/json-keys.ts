@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto'
 import { badRequest, clip, unprocessable } from '../errors.js'
 import { decodeBase64 } from './base64.js'
-import { MAX_CONTENT_ID_LENGTH, blank } from './model.js'
+import { MAX_CONTENT_ID_LENGTH, MAX_TRACK_TYPE_LENGTH, blank } from './model.js'
 import type { CpixDocument, DrmSystem } from './model.js'
 import { parsePsshBoxes } from './pssh.js'
 import { CLEARKEY_AES128, FAIRPLAY, NCG, NCG_HLS_AES128, NCG_HLS_SAMPLE_AES, PLAYREADY, SAMPLE_AES, WIDEVINE, WISEPLAY } from './systems.js'
@@ -27,8 +27,6 @@ export const DRM_TYPES: Record<string, string> = {
 export const MAX_TRACK_TYPES = 16
 /** DRM system entries (track types × DRM types) one JSON key request may make the proxy build and the KMS fill. */
 export const MAX_DRM_ENTRIES = 64
-/** Longest track type name. */
-const MAX_TRACK_TYPE_CHARS = 64
 
 export interface JsonKeyRequest {
   content_id: string
@@ -77,8 +75,8 @@ export function readJsonKeyRequest (body: unknown): JsonKeyRequest {
   const scheme = b.encryption_scheme ?? 'cenc'
   if (scheme !== 'cenc' && scheme !== 'cbcs') throw unprocessable('encryption_scheme must be cenc or cbcs', 'BAD_JSON_REQUEST')
   const trackTypes = stringList(b.track_types, 'track_types', ['ALL'], MAX_TRACK_TYPES, 'track type').map(t => t.toUpperCase())
-  const long = trackTypes.find(t => t.length > MAX_TRACK_TYPE_CHARS)
-  if (long !== undefined) throw badRequest(`track_types: a track type has at most ${MAX_TRACK_TYPE_CHARS} characters, "${clip(long)}" has ${long.length}`, 'JSON_REQUEST_TOO_LARGE')
+  const long = trackTypes.find(t => t.length > MAX_TRACK_TYPE_LENGTH)
+  if (long !== undefined) throw badRequest(`track_types: a track type has at most ${MAX_TRACK_TYPE_LENGTH} characters, "${clip(long)}" has ${long.length}`, 'JSON_REQUEST_TOO_LARGE')
   repeated(trackTypes, 'track_types', 'track type')
   const entries = trackTypes.length * drmTypes.length
   if (entries > MAX_DRM_ENTRIES) throw badRequest(`The request asks for ${entries} DRM system entries (${trackTypes.length} track types × ${drmTypes.length} DRM types); at most ${MAX_DRM_ENTRIES}: split it into several requests`, 'JSON_REQUEST_TOO_LARGE')

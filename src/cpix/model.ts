@@ -83,6 +83,13 @@ export interface UsageRule {
 /** Longest content id PallyCon accepts, in characters, whichever URL family or field carries it. */
 export const MAX_CONTENT_ID_LENGTH = 200
 
+/**
+ * Longest track type (ContentKeyUsageRule@intendedTrackType, or a JSON key request's track type), in characters. The names
+ * PallyCon and SPEKE v2 use (SD, UHD1, SD+HD1, MULTICHANNEL_AUDIO_3_6) are far shorter; the embedded provider derives kids
+ * from it, with the content id, in an HKDF info of at most 1024 bytes.
+ */
+export const MAX_TRACK_TYPE_LENGTH = 64
+
 /** The content id a request names: CPIX@contentId (CPIX 2.2+) or, for SPEKE v1 and PallyCon, CPIX@id. */
 export function contentIdOf (doc: CpixDocument): string | undefined {
   return nonEmpty(doc.contentId) ?? nonEmpty(doc.id)

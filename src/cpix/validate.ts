@@ -2,7 +2,7 @@
 
 import { ProxyError, badRequest, unprocessable } from '../errors.js'
 import { decodeBase64 } from './base64.js'
-import { MAX_CONTENT_ID_LENGTH, blank, contentIdOf } from './model.js'
+import { MAX_CONTENT_ID_LENGTH, MAX_TRACK_TYPE_LENGTH, blank, contentIdOf } from './model.js'
 import type { ContentKey, CpixDocument, UsageRule } from './model.js'
 import { HLS_METHOD_SCHEMES, PROTECTION_SCHEMES, drmSystem, isProtectionScheme } from './systems.js'
 import { isUuid } from './uuid.js'
@@ -212,13 +212,6 @@ function validatePeriods (doc: CpixDocument, dialect: Dialect): void {
     }
   }
 }
-
-/**
- * Longest ContentKeyUsageRule@intendedTrackType accepted. The names PallyCon and SPEKE v2 use (SD, UHD1, SD+HD1,
- * MULTICHANNEL_AUDIO_3_6) are far shorter; the embedded provider derives kids from it, with the content id, in an HKDF
- * info of at most 1024 bytes.
- */
-const MAX_TRACK_TYPE_LENGTH = 64
 
 function validateUsageRules (doc: CpixDocument, dialect: Dialect): void {
   for (const rule of doc.usageRules) {
