@@ -71,6 +71,8 @@ async function freePort () {
 /** Every process the bench started, stopped when it exits however it exits (a server that fails to start throws). */
 const children = new Set()
 process.on('exit', () => { for (const child of children) child.kill('SIGTERM') })
+// Interrupted (Ctrl-C, kill): exit, so that the handler above runs.
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(1))
 
 function spawnPinned (cpu, args, options) {
   const child = pinned ? spawn('taskset', ['-c', cpu, process.execPath, ...args], options) : spawn(process.execPath, args, options)
@@ -130,7 +132,7 @@ for (let i = 0; ; i++) {
 
 const dataDirs = []
 const dataDir = () => { const dir = mkdtempSync(join(tmpdir(), 'bench-proxy-data-')); dataDirs.push(dir); return dir }
-process.on('exit', () => { for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true }) })
+process.on('exit', () => { for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true, maxRetries: 3 }) })
 const PROXY_ENV = {
   HOST: '127.0.0.1',
   LOG_LEVEL: 'info',
