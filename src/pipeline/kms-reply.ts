@@ -81,16 +81,16 @@ function statusHint (status: number): string {
 function quotesSecret (reply: ProviderReply, text: string, charset: string, scrubber: Scrubber): boolean {
   if (reply.contentType !== undefined && scrubber.contains(reply.contentType)) return true
   if (scrubber.contains(text)) return true
-  const searched = encodingOf(charset)
+  const searched = encodingOf(charset) ?? 'utf-8'
   return alternativeCharsets(reply.body).filter(c => c !== searched).some(c => scrubber.contains(decode(reply.body, c)))
 }
 
-/** The encoding a charset label decodes as ('UTF-8', 'utf8' and 'unicode-1-1-utf-8' are all 'utf-8'), as `decode` uses it. */
-function encodingOf (label: string): string {
+/** The encoding a charset label decodes as ('UTF-8', 'utf8', 'unicode-1-1-utf-8': 'utf-8'); undefined when TextDecoder does not know it. */
+function encodingOf (label: string): string | undefined {
   try {
     return new TextDecoder(label).encoding
   } catch {
-    return 'utf-8'
+    return undefined
   }
 }
 
@@ -110,23 +110,15 @@ export function replyCharset (body: Buffer, contentType: string | undefined): st
   if (body[0] === 0xfe && body[1] === 0xff) return 'utf-16be'
   const declared = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType ?? '')?.[1]
   const nulPattern = body.length >= 2 && body[0] === 0 && body[1] !== 0 ? 'utf-16be' : body.length >= 2 && body[0] !== 0 && body[1] === 0 ? 'utf-16le' : undefined
-  if (declared !== undefined && known(declared)) return utf16Default(declared, nulPattern)
+  if (declared !== undefined && encodingOf(declared) !== undefined) return utf16Default(declared, nulPattern)
   const xmlDeclared = /^\s*<\?xml\s[^?]*?encoding\s*=\s*["']([^"']+)["']/.exec(decode(body.subarray(0, 256), nulPattern ?? 'utf-8'))?.[1]
-  if (xmlDeclared !== undefined && known(xmlDeclared)) return utf16Default(xmlDeclared, nulPattern)
+  if (xmlDeclared !== undefined && encodingOf(xmlDeclared) !== undefined) return utf16Default(xmlDeclared, nulPattern)
   return nulPattern ?? 'utf-8'
 }
 
 /** Plain "UTF-16" names no byte order: the NUL pattern tells it, big-endian otherwise (RFC 2781). */
 function utf16Default (label: string, nulPattern: string | undefined): string {
   return label.toLowerCase().replace(/[^a-z0-9]/g, '') === 'utf16' ? (nulPattern ?? 'utf-16be') : label
-}
-
-function known (label: string): boolean {
-  try {
-    return new TextDecoder(label) !== undefined
-  } catch {
-    return false
-  }
 }
 
 function decode (body: Buffer, label: string): string {
